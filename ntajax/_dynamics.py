@@ -1,0 +1,63 @@
+"""The learning dynamics: one vector field for every engine (MODEL §5.1).
+
+Each parameter group θ follows gradient flow on L = L_task + R with its own time constant,
+
+    τ_θ dθ/dt = −∇_θ L(θ; W*(t), Σ̂),
+
+with Σ̂ = I for the expected flow and the minibatch covariance in sampled mode (§5.2). The
+gradient is taken by autodiff of :func:`ntajax.total_loss`, whose norms carry the spec's
+subgradients, so the field is exactly the spec's for every student kind.
+"""
+
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from ._clock import block_of_time
+from ._losses import total_loss
+
+if TYPE_CHECKING:
+    from ._config import Config
+    from ._students import Student
+
+
+def curriculum_weights(
+    config: "Config", *, t, block, step, key: PRNGKeyArray, n_targets: int
+) -> Float[Array, " n_targets"]:
+    """Weights of the teachers in the target at this time (MODEL §6)."""
+    return config.schedule.weights(
+        t=t, block=block, step=step, key=key, block_length=config.block_length, n_targets=n_targets
+    )
+
+
+def target_from_weights(weights: Float[Array, " n_targets"], teachers: Float[Array, "n_targets d_out d_in"]):
+    """W*(t) = Σ_m w_m W*_m."""
+    return jnp.tensordot(weights, teachers, axes=1)
+
+
+def velocity(
+    student: "Student",
+    target: Float[Array, "d_out d_in"],
+    input_covariance: Float[Array, "d_in d_in"] | None,
+    config: "Config",
+) -> "Student":
+    """dθ/dt = −∇_θ L / τ_θ for every parameter group (a student-shaped pytree)."""
+    grads = jax.grad(total_loss)(student, target, input_covariance, config)
+    taus = student.time_constants(config)
+    return jax.tree.map(lambda g, tau: -g / tau, grads, taus)
+
+
+def ode_vector_field(t: Float[Array, ""], student: "Student", args) -> "Student":
+    """f(t, y, args) in the form ``diffrax.ODETerm`` expects; expected gradient only.
+
+    ``args = (config, teachers, switch_times)``; the block is read from ``t`` against the
+    same switch times that the solver treats as jumps.
+    """
+    config, teachers, switches = args
+    block: Int[Array, ""] = block_of_time(t, switches)
+    weights = curriculum_weights(
+        config, t=t, block=block, step=jnp.int32(0), key=jax.random.key(0), n_targets=teachers.shape[0]
+    )
+    return velocity(student, target_from_weights(weights, teachers), None, config)

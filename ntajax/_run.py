@@ -1,0 +1,192 @@
+"""Running simulations: one seed (:func:`simulate`) and a batch of seeds (:func:`run`).
+
+Keys (MODEL §5.4): ``run`` splits its key into a teacher key and a seed root; seed n gets
+``split(seed_root, n_seeds)[n]``, which splits into an init key and a data key; step i
+draws its batch from ``fold_in(data_key, i)``. Two configs run with the same key therefore
+share their seed keys (common random numbers), and chunked or resumed runs stay
+bit-identical.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._config import Config
+from ._students import Student
+from ._trajectory import Trajectory
+
+
+def _as_key(key) -> PRNGKeyArray:
+    if isinstance(key, int):
+        raise TypeError(f"key={key!r} is an int; pass jax.random.key({key}) instead.")
+    if jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
+        return key
+    return jax.random.wrap_key_data(key)
+
+
+def simulate(
+    config: Config,
+    key: PRNGKeyArray,
+    *,
+    teachers: Float[Array, "n_targets d_out d_in"],
+    init: Student | None = None,
+    start_step=0,
+) -> Trajectory:
+    """Simulate ONE seed: pure and unjitted, for use under your own ``jit``/``vmap``.
+
+    Args:
+        config: the simulation config.
+        key: this seed's key (split into init and data keys).
+        teachers: (M + M_c, d_out, d_in) teacher matrices.
+        init: initial student; default :meth:`Student.initialise` from the init key.
+        start_step: absolute index of the first step (continuing a run chunk by chunk).
+    """
+    init_key, data_key = jax.random.split(_as_key(key))
+    if init is None:
+        init = config.student_class.initialise(config, key=init_key)
+    return config.engine.solve(config, teachers=teachers, init=init, data_key=data_key, start_step=start_step)
+
+
+def seed_keys(key: PRNGKeyArray, n_seeds: int) -> tuple[PRNGKeyArray, PRNGKeyArray]:
+    """(teacher_key, per-seed keys of shape (n_seeds,)) from a root key (MODEL §5.4)."""
+    teacher_key, seed_root = jax.random.split(_as_key(key))
+    return teacher_key, jax.random.split(seed_root, n_seeds)
+
+
+def make_teachers(config: Config, key: PRNGKeyArray) -> Float[Array, "..."]:
+    """The config's teachers from the root key: (M_total, d_out, d_in), or with a leading
+    seed axis when the teacher set is drawn per seed."""
+    teacher_key, _ = seed_keys(key, config.n_seeds)
+    return config.teachers.make_for_seeds(
+        key=teacher_key, n_seeds=config.n_seeds, n_teachers=config.n_teachers, d_out=config.d_out, d_in=config.d_in
+    )
+
+
+def _check_teachers(config: Config, teachers) -> int | None:
+    shape = (config.n_targets, config.d_out, config.d_in)
+    teachers = jnp.asarray(teachers)
+    if teachers.shape == shape:
+        return None
+    if teachers.shape == (config.n_seeds, *shape):
+        return 0
+    raise ValueError(
+        f"teachers has shape {teachers.shape}; expected {shape} (shared) or {(config.n_seeds, *shape)} (per seed) "
+        f"for n_targets={config.n_targets}, d_out={config.d_out}, d_in={config.d_in}, n_seeds={config.n_seeds}."
+    )
+
+
+def _check_init(config: Config, init: Student) -> int | None:
+    reference = jax.eval_shape(lambda k: config.student_class.initialise(config, key=k), jax.random.key(0))
+    if type(init) is not type(reference):
+        raise TypeError(f"init is a {type(init).__name__}, but config.student={config.student!r} needs a {type(reference).__name__}.")
+    ref_shapes = [x.shape for x in jax.tree.leaves(reference)]
+    shapes = [jnp.shape(x) for x in jax.tree.leaves(init)]
+    if shapes == ref_shapes:
+        return None
+    if shapes == [(config.n_seeds, *s) for s in ref_shapes]:
+        return 0
+    raise ValueError(f"init has leaf shapes {shapes}; expected {ref_shapes} (shared) or with a leading n_seeds axis.")
+
+
+@eqx.filter_jit
+def _run(config, key, teachers, init, teacher_axis, init_axis, start_step):
+    _, keys = seed_keys(key, config.n_seeds)
+
+    def one(k, t, i):
+        return simulate(config, k, teachers=t, init=i, start_step=start_step)
+
+    return jax.vmap(one, in_axes=(0, teacher_axis, init_axis))(keys, teachers, init)
+
+
+def run(
+    config: Config,
+    key: PRNGKeyArray,
+    *,
+    teachers: Float[Array, "..."] | None = None,
+    init: Student | None = None,
+    start_step: int = 0,
+) -> Trajectory:
+    """Simulate ``config.n_seeds`` seeds side by side (one compiled program).
+
+    Args:
+        config: the simulation config; traced fields may change without recompiling.
+        key: root key, e.g. ``jax.random.key(0)``.
+        teachers: explicit teachers, (M_total, d_out, d_in) shared or
+            (n_seeds, M_total, d_out, d_in) per seed; default: built from
+            ``config.teachers`` and the teacher key.
+        init: initial student, shared or with a leading seed axis (e.g. the ``final``
+            field of a previous trajectory, to continue a simulation).
+        start_step: absolute index of the first step. Continuing a run from its final
+            state with ``start_step=n_steps`` gives exactly the steps an uninterrupted run
+            would have taken (same block clock, same per-step data keys).
+
+    Returns:
+        A :class:`Trajectory` whose arrays have a leading seed axis.
+    """
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be an ntajax.Config, got {type(config).__name__}.")
+    key = _as_key(key)
+    config = config.with_block_count()
+    if teachers is None:
+        teachers = make_teachers(config, key)
+    teacher_axis = _check_teachers(config, teachers)
+    init_axis = None if init is None else _check_init(config, init)
+    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
+        raise ValueError(f"start_step={start_step!r} must be a non-negative integer.")
+    return _run(
+        config, key, jnp.asarray(teachers, jnp.float32), init, teacher_axis, init_axis, jnp.int32(start_step)
+    )
+
+
+def run_chunked(
+    config: Config,
+    key: PRNGKeyArray,
+    *,
+    n_chunks: int,
+    teachers: Float[Array, "..."] | None = None,
+    init: Student | None = None,
+    progress=None,
+) -> Trajectory:
+    """:func:`run` in ``n_chunks`` consecutive pieces of equal length, concatenated.
+
+    The result equals ``run(config, key, ...)`` (one compile serves every chunk); use it
+    to report progress or to bound the memory of the records of one call.
+
+    Args:
+        n_chunks: must divide ``n_save − 1``.
+        progress: optional callable ``progress(chunk_index)`` called after each chunk.
+    """
+    if n_chunks < 1 or (config.n_save - 1) % n_chunks:
+        raise ValueError(f"n_chunks={n_chunks} must be a positive divisor of n_save − 1 = {config.n_save - 1}.")
+    chunk = config.replace(
+        t_total=config.n_steps * config.dt / n_chunks, n_save=(config.n_save - 1) // n_chunks + 1, n_blocks=config.block_count
+    )
+    if teachers is None:
+        teachers = make_teachers(config, key)
+    pieces = []
+    for i in range(n_chunks):
+        piece = run(chunk, key, teachers=teachers, init=init, start_step=i * chunk.n_steps)
+        init = piece.final
+        pieces.append(piece)
+        if progress is not None:
+            progress(i)
+    return _concatenate(pieces)
+
+
+def _concatenate(pieces: list[Trajectory]) -> Trajectory:
+    """Join chunk trajectories along time. Consecutive chunks share one time point; the
+    later chunk's record of it is kept, because only the run's very last record is
+    labelled with the block that ends there."""
+
+    def join(*leaves):
+        return jnp.concatenate([x[:, :-1] for x in leaves[:-1]] + [leaves[-1]], axis=1)
+
+    last = pieces[-1]
+    fields = ("t", "block", "task", "loss", "minibatch_loss", "gates", "path_norms", "similarity", "context_alignment")
+    joined = {f: join(*[getattr(p, f) for p in pieces]) for f in fields}
+    weights = None
+    if last.weights is not None:
+        weights = jax.tree.map(join, *[p.weights for p in pieces])
+    status = jnp.max(jnp.stack([p.status for p in pieces]), axis=0)
+    return Trajectory(weights=weights, final=last.final, status=status, **joined)
