@@ -1,0 +1,18 @@
+"""ntajax: a JAX simulation engine for the Neural Task Abstraction model."""
+
+from ._clock import block_bounds, count_blocks, original_block_steps, original_switch_block
+from ._config import Config, NtajaxWarning, TRACED_FIELDS
+from ._curriculum import SCHEDULE_NAMES, Blocked, Curriculum, Interleaved, Smooth, schedule
+from ._dynamics import ode_vector_field, velocity
+from ._engines import Diffrax, Engine, EulerScan
+from ._gradient import ExpectedGradient, GradientMode, SampledGradient
+from ._losses import column_norm_penalty, gate_regulariser, regulariser, task_loss, total_loss
+from ._run import make_teachers, run, seed_keys, simulate
+from ._students import GatedStudent, PerNeuronStudent, Student, TwoLayerStudent
+from ._teacher_sets import CorrelatedTeachers, ExplicitTeachers, IIDTeachers, OrthogonalTeachers, SVDTeachers, TeacherSet
+from ._trajectory import Status, Trajectory
+from ._summary import Summary, summarise, summarise_one
+from ._presets import PRESETS, Variant
+from . import metrics
+
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""The summary figure of ``ntajax run`` (reads a results Dataset; never trains).
+
+Bands are mean ± SEM over seeds, SEM = sample std (ddof 1)/√N (FIGURES.md §0), and the
+caption says so.
+"""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")  # noqa: E402  (headless backend for the CLI; set before pyplot import)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+VARIANT_COLOURS = {"flexible": "black", "forgetful": "tab:grey"}
+TASK_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def mean_sem(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error (ddof = 1) along ``axis``; SEM is 0 for a single seed."""
+    x = np.asarray(x, dtype=float)
+    n = np.sum(np.isfinite(x), axis=axis)
+    mean = np.nanmean(x, axis=axis)
+    if x.shape[axis] < 2:
+        return mean, np.zeros_like(mean)
+    sem = np.nanstd(x, axis=axis, ddof=1) / np.sqrt(np.maximum(n, 1))
+    return mean, sem
+
+
+def _band(ax, t, x, colour, label=None, linestyle="-"):
+    mean, sem = mean_sem(x)
+    ax.plot(t, mean, color=colour, label=label, linestyle=linestyle, lw=1)
+    ax.fill_between(t, mean - sem, mean + sem, color=colour, alpha=0.25, lw=0)
+
+
+def shade_contexts(ax, t: np.ndarray, context: np.ndarray) -> None:
+    """Shade the background by the active task, using the recorded task index."""
+    change = np.flatnonzero(np.diff(context)) + 1
+    edges = np.concatenate([[0], change, [len(t) - 1]])
+    for a, b in zip(edges[:-1], edges[1:]):
+        colour = TASK_COLOURS[int(context[a]) % len(TASK_COLOURS)]
+        ax.axvspan(t[a], t[b], color=colour, alpha=0.07, lw=0)
+
+
+def summary_figure(ds: xr.Dataset):
+    """Loss, gates, alignment and adaptation time per block; variants overlaid."""
+    configs = json.loads(ds.attrs["config"])
+    t = ds["t"].values
+    n_seeds = ds.sizes["seed"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
+    ax_loss, ax_gate, ax_align, ax_adapt = axes.ravel()
+    shade_contexts(ax_loss, t, ds["context"].isel(variant=0, seed=0).values)
+    for name in ds["variant"].values:
+        v = ds.sel(variant=name)
+        colour = VARIANT_COLOURS.get(str(name), None)
+        _band(ax_loss, t, v["loss"].values, colour, label=str(name))
+        gates, pi = v["gates"].values, v["assignment"].values
+        if gates.shape[-1] == ds.sizes["path"]:
+            for m in range(pi.shape[1]):
+                per_seed = np.stack([gates[s, :, pi[s, m]] for s in range(n_seeds)])
+                style = "-" if name == "flexible" else ":"
+                _band(ax_gate, t, per_seed, TASK_COLOURS[m], label=f"{name}: path of task {m}", linestyle=style)
+        sim = v["similarity"].values  # (seed, t, teacher, path)
+        n_teachers = pi.shape[1]
+        matched = np.stack([[sim[s, :, m, pi[s, m]] for m in range(n_teachers)] for s in range(n_seeds)])
+        is_matched = np.zeros((n_seeds, n_teachers, sim.shape[-1]), bool)
+        for s in range(n_seeds):
+            is_matched[s, np.arange(n_teachers), pi[s]] = True
+        mismatched = np.stack(
+            [sim[s][:, ~is_matched[s]].mean(axis=-1) for s in range(n_seeds)]
+        )  # mean over the mismatched (teacher, path) entries of each seed
+        _band(ax_align, t, matched.mean(axis=1), colour, label=f"{name} matched")
+        _band(ax_align, t, mismatched, colour, linestyle="--", label=f"{name} mismatched")
+        tau_w = configs[str(name)]["tau_w"]
+        block_length = configs[str(name)]["block_length"]
+        centres = ds["block_start"].values + block_length / 2
+        adapt = v["adaptation_time"].values / tau_w
+        mean, sem = mean_sem(adapt)
+        ax_adapt.errorbar(centres, mean, yerr=sem, color=colour, marker="o", ms=3, lw=1, capsize=2, label=str(name))
+        cens = v["censored"].values.mean(axis=0) > 0.5
+        ax_adapt.plot(centres[cens], mean[cens], "x", color="red", ms=6)
+    ax_loss.set(xlabel="time t", ylabel="task loss $\\mathcal{L}$", ylim=(0, None), title="loss")
+    ax_gate.set(xlabel="time t", ylabel="gate $c_p$", title="gates (paths ordered by assignment π)")
+    ax_align.set(xlabel="time t", ylabel="student–teacher alignment", ylim=(-0.2, 1.05),
+                 title="alignment $S_{mp}$ (mean of matched / of mismatched entries)")
+    ax_adapt.set(xlabel="block centre", ylabel="adaptation time / $\\tau_w$", title="time to loss < 0.1 (red x: censored)")
+    ax_adapt.set_yscale("log")
+    for ax in axes.ravel():
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"mean ± SEM over N = {n_seeds} seeds (common random numbers across variants)", fontsize=9)
+    return fig
