@@ -1,0 +1,39 @@
+"""Shared test helpers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ntajax
+
+
+def tree_allclose(a, b, *, rtol=1e-6, atol=1e-6) -> bool:
+    """All leaves of two pytrees have equal structure and are elementwise close (NaNs equal)."""
+    la, ta = jax.tree.flatten(a)
+    lb, tb = jax.tree.flatten(b)
+    if ta != tb:
+        return False
+    return all(np.allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol, equal_nan=True) for x, y in zip(la, lb))
+
+
+@pytest.fixture
+def flexible_config():
+    """A small, fast flexible-regime config (Fig. 2 hyperparameters, shorter run)."""
+    return ntajax.Config(
+        d_in=20, d_out=10, tau_w=1.3, tau_c=0.03, lambda_nonneg=1 / 11, lambda_norm=10 / 11,
+        gradient="expected", t_total=2.0, n_save=21, n_seeds=2, block_length=0.5,
+    )
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)
+
+
+def random_gated(key, P=2, d_out=10, d_in=20, scale=0.3):
+    k1, k2 = jax.random.split(key)
+    return ntajax.GatedStudent(W=scale * jax.random.normal(k1, (P, d_out, d_in)), c=jax.random.uniform(k2, (P,), minval=-0.2, maxval=1.0))
+
+
+__all__ = ["tree_allclose", "random_gated", "jnp"]
