@@ -286,12 +286,12 @@ class Config(eqx.Module):
             if tau is None:
                 continue
             ratio = self.dt / tau
-            if ratio > 2.0:
+            if ratio > 2.0 * (1 + 1e-6):  # float32 storage of τ may round the ratio up
                 raise ValueError(
-                    f"dt={self.dt} is too large for {name}={tau}: dt/{name} = {ratio:.3g} > 2 makes the Euler "
+                    f"dt={self.dt} is too large for {name}={tau:.6g}: dt/{name} = {ratio:.3g} > 2 makes the Euler "
                     f"step unstable. Use dt ≤ {tau / 2:.3g} (≤ {tau / 10:.3g} for gradient flow)."
                 )
-            if ratio >= 0.5:
+            if ratio >= 0.5 * (1 - 1e-6):
                 warnings.warn(
                     f"dt/{name} = {ratio:.3g} ≥ 0.5: this is outside the gradient-flow regime (MODEL §5.2); "
                     "cross-check with a smaller dt or engine='diffrax'.",

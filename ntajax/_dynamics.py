@@ -5,8 +5,8 @@ Each parameter group θ follows gradient flow on L = L_task + R with its own tim
     τ_θ dθ/dt = −∇_θ L(θ; W*(t), Σ̂),
 
 with Σ̂ = I for the expected flow and the minibatch covariance in sampled mode (§5.2). The
-gradient is taken by autodiff of :func:`ntajax.total_loss`, whose norms carry the spec's
-subgradients, so the field is exactly the spec's for every student kind.
+task gradient is the spec's closed form (§4.1) and the regulariser's comes from autodiff
+of its definition (§4.2), so the field is exactly the spec's for every student kind.
 """
 
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ._clock import block_of_time
-from ._losses import total_loss
+from ._losses import regulariser
 
 if TYPE_CHECKING:
     from ._config import Config
@@ -43,10 +43,18 @@ def velocity(
     input_covariance: Float[Array, "d_in d_in"] | None,
     config: "Config",
 ) -> "Student":
-    """dθ/dt = −∇_θ L / τ_θ for every parameter group (a student-shaped pytree)."""
-    grads = jax.grad(total_loss)(student, target, input_covariance, config)
+    """dθ/dt = −∇_θ L / τ_θ for every parameter group (a student-shaped pytree).
+
+    The task gradient is the closed form of MODEL §4.1 (one product G = E Σ̂); the
+    regulariser's gradient comes from autodiff of :func:`ntajax.regulariser`, whose norms
+    carry the spec's subgradients. Tests check the sum against autodiff of the full loss.
+    """
+    residual = target - student.effective_map()
+    G = residual if input_covariance is None else residual @ input_covariance
+    task = student.task_gradient(G)
+    reg = jax.grad(regulariser)(student, config)
     taus = student.time_constants(config)
-    return jax.tree.map(lambda g, tau: -g / tau, grads, taus)
+    return jax.tree.map(lambda g, r, tau: -(g + r) / tau, task, reg, taus)
 
 
 def ode_vector_field(t: Float[Array, ""], student: "Student", args) -> "Student":

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from ._students import Student
 
 
+_INT_RECORDS = ("block", "task")
+
+
 class Engine(eqx.Module):
     """Abstract engine: integrates one seed from ``init`` over [0, t_total]."""
 
@@ -46,10 +49,6 @@ class Engine(eqx.Module):
         start_step·dt); the block clock and the data keys use the absolute step index."""
 
 
-def _stack_records(head: dict, last: dict) -> dict:
-    return jax.tree.map(lambda h, l: jnp.concatenate([h, l[None]], axis=0), head, last)
-
-
 def _finite(tree) -> Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
     return jnp.all(jnp.stack(leaves))
@@ -64,15 +63,22 @@ class EulerScan(Engine):
 
     Args:
         unroll: steps unrolled per scan iteration (speed only; results are identical).
+        rng_batch: steps per scan block; in sampled mode the random inputs of a block are
+            drawn in one vectorised call (speed only: every step still uses its own key
+            ``fold_in(data_key, i)``, so results do not depend on it).
     """
 
     unroll: int = 8
+    rng_batch: int = 64
 
     def solve(self, config, *, teachers, init, data_key, start_step=0):
+        start_step = jnp.asarray(start_step, jnp.int32)
         schedule_key, batch_key = jax.random.split(data_key)
         n_targets = teachers.shape[0]
         dt = config.dt
         mode = config.gradient
+        every = config.save_every
+        last_step = start_step + config.n_steps - 1
 
         def step_time(i):
             return i.astype(jnp.float32) * dt
@@ -85,33 +91,57 @@ class EulerScan(Engine):
         def covariance_at(i):
             return mode.input_covariance(jax.random.fold_in(batch_key, i), config.d_in, config.batch_size)
 
-        def euler_step(student, i):
-            _, w = weights_at(i)
-            v = velocity(student, target_from_weights(w, teachers), covariance_at(i), config)
-            return jax.tree.map(lambda y, dy: y + dt * dy, student, v), None
-
-        last_step = start_step + config.n_steps - 1
-
-        def record_at(student, i):
+        def record_at(student, i, covariance):
             # The final record (i = last_step + 1) closes the last simulated block: label it
             # with that block's task rather than with a block that is never simulated.
             block, w = weights_at(jnp.minimum(i, last_step))
             return record(
                 student, t=step_time(i), block=block, weights=w, teachers=teachers,
-                input_covariance=covariance_at(i), config=config,
+                input_covariance=covariance, config=config,
             )
 
-        every = config.save_every
+        def write(buffer, index, rec):
+            return jax.tree.map(lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, index, 0), buffer, rec)
 
-        def interval(student, j):
-            first = start_step + j * every
-            rec = record_at(student, first)
-            steps = first + jnp.arange(every, dtype=jnp.int32)
-            student, _ = jax.lax.scan(euler_step, student, steps, unroll=min(self.unroll, every))
-            return student, rec
+        def euler_step(carry, step_and_covariance):
+            student, buffer = carry
+            i, covariance = step_and_covariance
+            offset = i - start_step
+            # Record the state before this step's update every `every` steps. The predicate
+            # is the same for all seeds, so under vmap this stays a real branch.
+            buffer = jax.lax.cond(
+                offset % every == 0,
+                lambda b: write(b, offset // every, record_at(student, i, covariance)),
+                lambda b: b,
+                buffer,
+            )
+            _, w = weights_at(i)
+            v = velocity(student, target_from_weights(w, teachers), covariance, config)
+            return (jax.tree.map(lambda y, dy: y + dt * dy, student, v), buffer), None
 
-        final, head = jax.lax.scan(interval, init, jnp.arange(config.n_save - 1, dtype=jnp.int32))
-        records = _stack_records(head, record_at(final, start_step + config.n_steps))
+        def steps_block(size):
+            # The random inputs of `size` consecutive steps are drawn in one vectorised call;
+            # each step still uses its own key fold_in(batch_key, i), so the stream does not
+            # depend on the blocking.
+            def run_block(carry, first):
+                steps = first + jnp.arange(size, dtype=jnp.int32)
+                covariances = jax.vmap(covariance_at)(steps) if mode.is_sampled else None
+                carry, _ = jax.lax.scan(euler_step, carry, (steps, covariances), unroll=min(self.unroll, size))
+                return carry, None
+
+            return run_block
+
+        template = jax.eval_shape(lambda s: record_at(s, start_step, covariance_at(start_step)), init)
+        buffer = jax.tree.map(lambda x: jnp.zeros((config.n_save, *x.shape), x.dtype), template)
+        size = min(self.rng_batch, config.n_steps)
+        n_full, remainder = divmod(config.n_steps, size)
+        carry = (init, buffer)
+        carry, _ = jax.lax.scan(steps_block(size), carry, start_step + size * jnp.arange(n_full, dtype=jnp.int32))
+        if remainder:
+            carry, _ = steps_block(remainder)(carry, start_step + size * n_full)
+        final, buffer = carry
+        end = start_step + config.n_steps
+        records = write(buffer, config.n_save - 1, record_at(final, end, covariance_at(end)))
         ok = _finite(final) & jnp.all(jnp.isfinite(records["loss"]))
         status = jnp.where(ok, Status.OK, Status.DIVERGED).astype(jnp.int32)
         if not config.schedule.is_blocked:
@@ -124,8 +154,9 @@ class Diffrax(Engine):
 
     Args:
         solver: a diffrax solver (default ``Tsit5()``).
-        stepsize_controller: a diffrax controller (default ``PIDController(rtol=1e-6,
-            atol=1e-8)``). Adaptive controllers are wrapped in a
+        stepsize_controller: a diffrax controller (default ``PIDController(rtol=1e-4,
+            atol=1e-6)``; tighter tolerances make the steps collapse where a gate sits at the
+            kink c = 0 of the L1/non-negativity terms, MODEL §5.2). Adaptive controllers are wrapped in a
             ``ClipStepSizeController`` with the block switches as jump times.
             ``ConstantStepSize()`` steps on the Euler grid t_i = i·dt instead, which with
             ``Euler()`` reproduces the scan engine.
@@ -133,11 +164,12 @@ class Diffrax(Engine):
     """
 
     solver: diffrax.AbstractSolver = diffrax.Tsit5()
-    stepsize_controller: diffrax.AbstractStepSizeController = diffrax.PIDController(rtol=1e-6, atol=1e-8)
-    max_steps: int = 200_000
+    stepsize_controller: diffrax.AbstractStepSizeController = diffrax.PIDController(rtol=1e-4, atol=1e-6)
+    max_steps: int = 1_000_000
 
     def solve(self, config, *, teachers, init, data_key, start_step=0):
         del data_key
+        start_step = jnp.asarray(start_step, jnp.int32)
         n_targets = teachers.shape[0]
         switches = switch_times(config.block_length, config.block_count)
         steps = start_step + jnp.arange(config.n_save, dtype=jnp.int32) * config.save_every
@@ -148,7 +180,10 @@ class Diffrax(Engine):
         def save_fn(t, student, args):
             block = block_of_time(t, switches)
             w = curriculum_weights(config, t=t, block=block, step=jnp.int32(0), key=jax.random.key(0), n_targets=n_targets)
-            return record(student, t=t, block=block, weights=w, teachers=teachers, input_covariance=None, config=config)
+            rec = record(student, t=t, block=block, weights=w, teachers=teachers, input_covariance=None, config=config)
+            # diffrax pre-fills its output buffers with inf, which cannot be cast to int:
+            # carry the integer records as floats through the solve.
+            return {k: v.astype(jnp.float32) if k in _INT_RECORDS else v for k, v in rec.items()}
 
         if isinstance(self.stepsize_controller, diffrax.ConstantStepSize):
             grid = (start_step + jnp.arange(config.n_steps + 1, dtype=jnp.int32)).astype(jnp.float32) * config.dt
@@ -170,6 +205,12 @@ class Diffrax(Engine):
             throw=False,
         )
         records, final = solution.ys
+        failed = solution.result != diffrax.RESULTS.successful
+        # diffrax leaves the save points it never reached at inf; mark them missing instead.
+        records = {
+            k: v.astype(jnp.int32) if k in _INT_RECORDS else jnp.where(failed & jnp.isinf(v), jnp.nan, v)
+            for k, v in records.items()
+        }
         final = jax.tree.map(lambda x: x[0], final)
         ok = _finite(records["loss"])
         status = jnp.where(

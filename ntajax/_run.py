@@ -90,6 +90,7 @@ def _check_init(config: Config, init: Student) -> int | None:
 
 
 @eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)  # counts traces: eqx.debug.get_num_traces(_run)
 def _run(config, key, teachers, init, teacher_axis, init_axis, start_step):
     _, keys = seed_keys(key, config.n_seeds)
 
@@ -137,6 +138,11 @@ def run(
     return _run(
         config, key, jnp.asarray(teachers, jnp.float32), init, teacher_axis, init_axis, jnp.int32(start_step)
     )
+
+
+def compile_count() -> int:
+    """How many times :func:`run` has been traced (compiled) in this process."""
+    return eqx.debug.get_num_traces(_run)
 
 
 def run_chunked(

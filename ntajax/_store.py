@@ -103,7 +103,8 @@ def write_zarr(ds: xr.Dataset, path: str | os.PathLike) -> None:
         with warnings.catch_warnings():
             # zarr v3 flags the fixed-width string coordinate ('variant') as not yet in its spec.
             warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-            ds.to_zarr(tmp, mode="w", consolidated=False)
+            warnings.filterwarnings("ignore", message=".*Consolidated metadata is currently not part.*")
+            ds.to_zarr(tmp, mode="w", consolidated=True)
         if os.path.exists(path):
             shutil.rmtree(path)
         os.replace(tmp, path)

@@ -41,6 +41,14 @@ class Student(eqx.Module):
         """Per-path weight blocks, compared with the teachers by the similarity matrix."""
 
     @abc.abstractmethod
+    def task_gradient(self, residual_covariance: Float[Array, "d_out d_in"]) -> "Student":
+        """∇_θ L̂_task given G = E Σ̂ (MODEL §4.1), in closed form.
+
+        The minibatch loss depends on the batch only through Σ̂, and every gradient of
+        §4.1 is linear in G = (W* − W_eff) Σ̂, so one d_out×d_in product serves them all.
+        """
+
+    @abc.abstractmethod
     def time_constants(self, config: "Config") -> "Student":
         """A student-shaped pytree whose leaves are the time constants of each group."""
 
@@ -79,6 +87,10 @@ class GatedStudent(Student):
     def path_weights(self):
         return self.W
 
+    def task_gradient(self, residual_covariance):
+        G = residual_covariance
+        return GatedStudent(W=-self.c[:, None, None] * G[None], c=-jnp.einsum("pij,ij->p", self.W, G))
+
     def time_constants(self, config):
         return GatedStudent(W=config.tau_w, c=config.tau_c)
 
@@ -109,6 +121,10 @@ class PerNeuronStudent(Student):
 
     def path_weights(self):
         return self.W
+
+    def task_gradient(self, residual_covariance):
+        G = residual_covariance
+        return PerNeuronStudent(W=-self.c[:, :, None] * G[None], c=-jnp.einsum("pij,ij->pi", self.W, G))
 
     def time_constants(self, config):
         return PerNeuronStudent(W=config.tau_w, c=config.tau_c)
@@ -147,6 +163,10 @@ class TwoLayerStudent(Student):
     def hidden_per_path(self) -> int:
         # H = d_out in every figure (MODEL §1); the first layer is split into P such blocks.
         return self.W2.shape[0]
+
+    def task_gradient(self, residual_covariance):
+        G = residual_covariance
+        return TwoLayerStudent(W1=-self.W2.T @ G, W2=-G @ self.W1.T)
 
     def time_constants(self, config):
         return TwoLayerStudent(W1=config.tau_w1, W2=config.tau_w2)

@@ -1,0 +1,60 @@
+"""Fig. 2 throughput: student-steps per second, compile time and peak RSS (issue: core engine).
+
+Each mode runs in a fresh subprocess so that compile time and peak memory are its own.
+The Fig. 2 config (both variants, 10 seeds each, dt = 1e-3, t_tot = 20, B = 200) is run
+as one call per variant, as ``ntajax run fig2`` does. A student-step is one Euler step of
+one seed. Usage: ``python bench/bench_fig2.py``.
+"""
+
+import json
+import subprocess
+import sys
+
+AUTHORS_STEPS_PER_S = 23_000  # the authors' code on this 2-core machine (issue text)
+AUTHORS_PEAK_RSS_MB = 1900
+
+CHILD = r"""
+import json, resource, sys, time
+import jax
+import ntajax
+from ntajax._presets import fig2
+
+mode = sys.argv[1]
+variants = fig2()
+key = jax.random.key(0)
+configs = [v.config.replace(gradient="expected") if mode == "expected" else v.config for v in variants.values()]
+if mode == "diffrax":
+    configs = [c.replace(gradient="expected", engine="diffrax") for c in configs]
+t0 = time.perf_counter()
+jax.block_until_ready(ntajax.run(configs[0], key))
+first = time.perf_counter() - t0
+t0 = time.perf_counter()
+for config in configs:
+    jax.block_until_ready(ntajax.run(config.replace(tau_w=config.tau_w * 1.0001), key))
+warm = time.perf_counter() - t0
+steps = sum(c.n_seeds * c.n_steps for c in configs)
+print(json.dumps(dict(mode=mode, first_call_s=first, warm_s=warm, steps=steps,
+                      rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+"""
+
+
+def measure(mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    rows = [measure(mode) for mode in ("sampled", "expected", "diffrax")]
+    print(f"{'mode':<9} {'student-steps/s':>16} {'vs authors':>11} {'compile+1st run':>16} {'warm (2 runs)':>14} {'peak RSS':>10}")
+    for r in rows:
+        rate = r["steps"] / r["warm_s"]
+        print(
+            f"{r['mode']:<9} {rate:>16,.0f} {rate / AUTHORS_STEPS_PER_S:>10.1f}x {r['first_call_s']:>15.2f}s"
+            f" {r['warm_s']:>13.2f}s {r['rss_mb']:>8.0f} MB"
+        )
+    print(f"authors' code: {AUTHORS_STEPS_PER_S:,} student-steps/s, peak RSS {AUTHORS_PEAK_RSS_MB} MB (issue text)")
+    print("diffrax: adaptive Tsit5 (rtol 1e-6), 'student-steps' counts the equivalent Euler steps of dt = 1e-3")
+
+
+if __name__ == "__main__":
+    main()
