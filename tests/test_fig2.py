@@ -1,0 +1,74 @@
+"""Fig. 2 end to end: the CLI writes a valid store and figure; the paper's result holds."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+import xarray as xr
+
+import ntajax
+from ntajax._presets import fig2
+from ntajax.cli import main
+
+
+def test_cli_run_writes_store_and_png(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "fig2", "--set", "t_total=2", "--set", "n_save=101", "--set", "n_seeds=2",
+                 "--set", "gradient=expected", "--out", str(out), "--no-progress"])
+    assert code == 0
+    ds = xr.open_zarr(out / "results.zarr")
+    assert list(ds["variant"].values) == ["flexible", "forgetful"]
+    for name in ("loss", "gates", "alignment", "adaptation_time", "context", "similarity", "assignment"):
+        assert name in ds
+    assert ds.sizes["seed"] == 2 and ds.sizes["t"] == 101 and ds.sizes["block"] == 2
+    assert ds["t"].values[-1] == pytest.approx(2.0)
+    configs = json.loads(ds.attrs["config"])
+    assert configs["flexible"]["tau_c"] == pytest.approx(0.03) and configs["forgetful"]["tau_c"] == pytest.approx(1.3)
+    assert ds.attrs["jax_version"] == jax.__version__ and "cpu" in ds.attrs["device"]
+    assert (out / "summary.png").stat().st_size > 10_000
+    assert "flexible" in capsys.readouterr().out
+
+
+def _fig2_result(mode: str):
+    results = {}
+    for name, variant in fig2().items():
+        config = variant.config.replace(gradient=mode) if mode != "diffrax" else variant.config.replace(
+            gradient="expected", engine="diffrax", n_seeds=2, n_save=1001)
+        trajectory = ntajax.run(config, jax.random.key(0))
+        results[name] = (config, trajectory, ntajax.summarise(config, trajectory))
+    return results
+
+
+def _check_paper_claims(results):
+    flex_cfg, flex_tr, flex = results["flexible"]
+    _, _, forg = results["forgetful"]
+    a_flex = np.nanmean(np.asarray(flex.adaptation_time), axis=0)
+    a_forg = np.nanmean(np.asarray(forg.adaptation_time), axis=0)
+    # flexible adaptation falls by ≥ 10× from the first blocks to the last; forgetful plateaus
+    assert np.mean(a_flex[:2]) / np.mean(a_flex[-2:]) >= 10
+    assert np.mean(a_forg[:2]) / np.mean(a_forg[-2:]) < 3
+    # flexible gates end one-hot and alternate with the task
+    assert np.all(np.asarray(flex.gate_separation) > 0.9)
+    gates = np.asarray(flex_tr.gates)  # (seed, T, P)
+    pi = np.asarray(flex.assignment)
+    t = np.asarray(flex_tr.t[0])
+    last_a = np.searchsorted(t, 19.0 - 1e-6) - 1  # last record of the last A block [18, 19)
+    last_b = len(t) - 1  # the final record closes the last B block [19, 20)
+    for s in range(gates.shape[0]):
+        assert gates[s, last_a, pi[s, 0]] > 0.9 and gates[s, last_a, pi[s, 1]] < 0.1
+        assert gates[s, last_b, pi[s, 1]] > 0.9 and gates[s, last_b, pi[s, 0]] < 0.1
+    # matched alignment > 0.99 (every seed), mismatched < 0.1 (seed mean, as plotted) at the end
+    sim = np.asarray(flex_tr.similarity[:, -1])  # (seed, M, P)
+    matched = np.stack([sim[s, [0, 1], pi[s]] for s in range(sim.shape[0])])
+    mismatched = np.stack([sim[s, [0, 1], pi[s][::-1]] for s in range(sim.shape[0])])
+    assert np.all(matched > 0.99)
+    assert np.all(np.abs(mismatched.mean(axis=0)) < 0.1)
+    assert np.all(np.asarray(flex.regime) == 1) and np.all(np.asarray(forg.regime) == 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["sampled", "expected", "diffrax"])
+def test_fig2_reproduces_the_paper(mode):
+    """Acceptance: the paper's Fig. 2 picture in sampled (paper), expected and ODE dynamics."""
+    _check_paper_claims(_fig2_result(mode))
