@@ -263,16 +263,16 @@ class Config(eqx.Module):
         values = {name: _concrete(getattr(self, name)) for name in TRACED_FIELDS}
         for name, value in values.items():
             if value is not None and not math.isfinite(value):
-                raise ValueError(f"{name}={value} must be finite.")
+                raise ValueError(f"{name}={value:.7g} must be finite.")
         for name in ("tau_w", "tau_c", "tau_w1", "tau_w2", "block_length"):
             if values[name] is not None and values[name] <= 0:
-                raise ValueError(f"{name}={values[name]} must be positive.")
+                raise ValueError(f"{name}={values[name]:.7g} must be positive.")
         for name in ("lambda_norm", "lambda_nonneg", "lambda_w", "init_scale"):
             if values[name] is not None and values[name] < 0:
-                raise ValueError(f"{name}={values[name]} must be non-negative.")
+                raise ValueError(f"{name}={values[name]:.7g} must be non-negative.")
         if values["block_length"] is not None and values["block_length"] < self.dt * (1 - 1e-6):
             raise ValueError(
-                f"block_length={values['block_length']} is shorter than one step dt={self.dt}; use block_length ≥ dt."
+                f"block_length={values['block_length']:.7g} is shorter than one step dt={self.dt}; use block_length ≥ dt."
             )
         if self.n_blocks is not None and values["block_length"] is not None:
             needed = _clock.count_blocks(self.t_total, values["block_length"])

@@ -1,0 +1,141 @@
+"""The sweep engine: equivalence with single runs, chunking, compiles, resume, divergence."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+import ntajax
+from ntajax._sweep import Sweep, make_axis, summarise_run
+from ntajax._sweep_run import compile_count, run_sweep
+from ntajax._sweep_store import SUMMARY_FIELDS
+
+BASE = dict(d_in=20, d_out=10, tau_w=0.1, tau_c=0.02, lambda_nonneg=0.5, lambda_norm=2.5, dt=1e-3,
+            t_total=0.6, n_save=13, block_length=0.1)
+
+
+def small_sweep(gradient="expected", **axes):
+    axes = axes or {"block_over_tau_w": [1, 3], "tau_ratio": [1, 2, 5]}
+    base = ntajax.Config(gradient=gradient, **BASE)
+    return Sweep(base, tuple(make_axis(k, v) for k, v in axes.items()), n_seeds=3)
+
+
+def _values(ds):
+    return {name: ds[name].values for name in SUMMARY_FIELDS}
+
+
+def _assert_same(a, b, **tol):
+    for name in SUMMARY_FIELDS:
+        if tol:
+            np.testing.assert_allclose(a[name], b[name], equal_nan=True, err_msg=name, **tol)
+        else:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_sweep_point_equals_single_run(tmp_path):
+    """Point i × seed s equals ntajax.run of that point's config with the sweep's key (float32: rtol 1e-5)."""
+    sweep = small_sweep("sampled")
+    ds = run_sweep(sweep, tmp_path / "s.zarr", progress=False)
+    config = sweep.config
+    for i, point in enumerate(sweep.point_fields()):
+        single = config.replace(**point)
+        trajectory = ntajax.run(single, jax.random.key(sweep.seed))
+        summary = jax.vmap(lambda tr: summarise_run(single, tr))(trajectory)
+        index = np.unravel_index(i, sweep.shape)
+        for name in ("final_alignment", "mean_alignment", "final_loss", "adaptation_time", "gate_contrast"):
+            np.testing.assert_allclose(ds[name].values[index], np.asarray(getattr(summary, name)), rtol=1e-5, atol=1e-6,
+                                       equal_nan=True, err_msg=f"{name} at point {point}")
+
+
+def test_chunk_size_does_not_change_results(tmp_path):
+    sweep = small_sweep()
+    one = _values(run_sweep(sweep, tmp_path / "c1.zarr", chunk_size=1, progress=False))
+    four = _values(run_sweep(sweep, tmp_path / "c4.zarr", chunk_size=4, progress=False))
+    whole = _values(run_sweep(sweep, tmp_path / "c6.zarr", chunk_size=6, progress=False))
+    _assert_same(one, four, rtol=1e-5, atol=1e-6)  # float32: vmap width may reorder sums
+    _assert_same(one, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_one_compile_for_every_traced_axis(tmp_path):
+    sweep = small_sweep(tau_w=[0.1, 0.2], tau_c=[0.02, 0.05], lambda_norm=[0.0, 1.0], lambda_nonneg=[0.0, 0.3],
+                        block_length=[0.1, 0.2], init_scale=[0.01, 0.02], lambda_w=[0.0, 0.1])
+    before = compile_count()
+    run_sweep(sweep, tmp_path / "all.zarr", chunk_size=16, progress=False)
+    assert compile_count() - before == 1
+
+
+def test_bad_sweep_specs_are_rejected_before_running():
+    base = ntajax.Config(gradient="expected", **BASE)
+    with pytest.raises(ValueError, match="not a traced config field"):
+        Sweep(base, (make_axis("tau_x", [1.0]),))
+    with pytest.raises(ValueError, match="has no values"):
+        Sweep(base, (make_axis("tau_c", []),))
+    with pytest.raises(ValueError, match="tau_c=-0.1 must be positive"):
+        Sweep(base, (make_axis("tau_c", [0.1, -0.1]),))
+    with pytest.raises(ValueError, match="equal lengths"):
+        Sweep(base, (make_axis("tau_c", [0.1, 0.2]), make_axis("tau_w", [0.1])), zipped=(("tau_c", "tau_w"),))
+
+
+def test_zipped_axes(tmp_path):
+    sweep = Sweep(ntajax.Config(gradient="expected", **BASE),
+                  (make_axis("tau_c", [0.02, 0.05]), make_axis("tau_w", [0.1, 0.2])), n_seeds=2,
+                  zipped=(("tau_c", "tau_w"),))
+    ds = run_sweep(sweep, tmp_path / "z.zarr", progress=False)
+    assert sweep.n_points == 2 and ds["final_alignment"].shape == (2, 2)
+    np.testing.assert_allclose(ds["tau_c"].values, [0.02, 0.05])
+    np.testing.assert_allclose(ds["tau_w"].values, [0.1, 0.2])
+
+
+def test_store_of_another_sweep_is_refused(tmp_path):
+    run_sweep(small_sweep(), tmp_path / "x.zarr", progress=False)
+    other = small_sweep(tau_ratio=[1, 3])
+    with pytest.raises(ValueError, match="holds results of a different sweep"):
+        run_sweep(other, tmp_path / "x.zarr", progress=False)
+
+
+def test_diverging_point_is_flagged_and_neighbours_unchanged(tmp_path):
+    """A λ_norm so large that the Euler step explodes: that point is DIVERGED with NaN metrics,
+    and the other point equals a sweep without it, bit for bit."""
+    with_bad = run_sweep(small_sweep(lambda_norm=[2.5, 1e7]), tmp_path / "bad.zarr", chunk_size=2, progress=False)
+    without = run_sweep(small_sweep(lambda_norm=[2.5]), tmp_path / "good.zarr", chunk_size=2, progress=False)
+    assert np.all(with_bad["status"].values[1] == ntajax.Status.DIVERGED)
+    assert np.all(np.isnan(with_bad["final_alignment"].values[1]))
+    assert np.all(with_bad["status"].values[0] == ntajax.Status.OK)
+    for name in SUMMARY_FIELDS:
+        np.testing.assert_array_equal(with_bad[name].values[0], without[name].values[0], err_msg=name)
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from test_sweep import small_sweep
+    from ntajax._sweep_run import run_sweep
+    done = []
+    def die(index):
+        done.append(index)
+        if len(done) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+    run_sweep(small_sweep("sampled"), {path!r}, chunk_size=1, progress=False, on_chunk=die)
+    """
+)
+
+
+def test_resume_after_sigkill(tmp_path):
+    """A sweep killed with SIGKILL after two chunks resumes: only missing chunks run, and the
+    result equals an uninterrupted sweep."""
+    path = str(tmp_path / "killed.zarr")
+    script = KILL_SCRIPT.format(tests=os.path.dirname(__file__), path=path)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    computed = []
+    resumed = run_sweep(small_sweep("sampled"), path, chunk_size=1, progress=False, on_chunk=computed.append)
+    assert len(computed) == small_sweep().n_points - 2
+    fresh = run_sweep(small_sweep("sampled"), tmp_path / "fresh.zarr", chunk_size=1, progress=False)
+    _assert_same(_values(resumed), _values(fresh))
+    assert resumed.attrs["complete"]
