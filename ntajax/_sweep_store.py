@@ -132,14 +132,18 @@ def open_sweep(path) -> xr.Dataset:
     dims = json.loads(flat.attrs["dims"])
     shape = json.loads(flat.attrs["shape"])
     sweep = json.loads(flat.attrs["sweep"])
-    names = [a["name"] for a in sweep["axes"]]
     data = {}
     for name, var in flat.data_vars.items():
+        if name == "chunk_done":
+            continue
         if "point" not in var.dims:
+            data[name] = (var.dims, var.values, var.attrs)  # e.g. the phase boundary
             continue
         rest = var.dims[1:]
         data[name] = (tuple(dims) + rest, var.values.reshape(tuple(shape) + var.shape[1:]), var.attrs)
     coords = {"seed": flat["seed"].values, "block": flat["block"].values}
+    if "boundary_row" in flat.coords:
+        coords["boundary_row"] = flat["boundary_row"].values
     for axis in sweep["axes"]:
         name = axis["name"]
         dim = next(d for d in dims if name in d.split("+"))
@@ -152,5 +156,4 @@ def open_sweep(path) -> xr.Dataset:
     ds = xr.Dataset({k: (d, v, a) for k, (d, v, a) in data.items()}, coords=coords)
     ds.attrs.update(flat.attrs)
     ds.attrs["complete"] = bool(flat["chunk_done"].values.all())
-    del names
     return ds

@@ -1,7 +1,8 @@
-"""Command line: ``ntajax run PRESET [--set name=value ...] [--out DIR]``.
+"""Command line.
 
-Runs every variant of a preset (e.g. ``fig2``: flexible and forgetful), writes
-``DIR/results.zarr`` (an xarray Dataset) and ``DIR/summary.png``, and prints a summary.
+* ``ntajax phase-diagram`` — the main job: the flexible/forgetful phase diagram.
+* ``ntajax run PRESET`` — every variant of a preset (e.g. ``fig2``) → results.zarr, summary.png.
+* ``ntajax sweep SPEC`` — any sweep (preset or TOML) into a resumable zarr store.
 """
 
 import argparse
@@ -62,8 +63,50 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="output directory (default: ./results)")
     run.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    sub.add_parser("presets", help="list the presets")
+    sub.add_parser("presets", help="list the presets and sweep presets")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a sweep (a preset name or a TOML file) into a resumable zarr store",
+        description=(
+            "Run a sweep: every point of a grid over traced config fields (or derived axes tau_ratio, "
+            "block_over_tau_w, lambda) × seeds, as chunks of one compiled program. Results go to "
+            "DIR/sweep.zarr chunk by chunk; re-running the same command resumes where it stopped, and a store "
+            "made by a different spec is refused. SPEC is a sweep preset (fig5a, fig5b, phase_a, phase_b) or a "
+            "TOML file with [base], [axes] and [sweep] sections."
+        ),
+    )
+    sweep.add_argument("spec", help="sweep preset name or path to a TOML file")
+    sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                       help="override a field of the base config (repeatable)")
+    sweep.add_argument("--out", required=True, help="output directory (the store is DIR/sweep.zarr)")
+    _cluster_options(sweep)
+
+    phase = sub.add_parser(
+        "phase-diagram",
+        help="the main job: the flexible/forgetful phase diagram (two dense panels)",
+        description=(
+            "Map the flexible/forgetful phase diagram like the paper's Fig. 5: (a) block length τ_B/τ_w × gate "
+            "speed τ_w/τ_c and (b) τ_B/τ_w × regularisation λ, each RES × RES cells × SEEDS seeds, expected-"
+            "gradient flow by default. Writes DIR/phase_diagram.zarr (one group per panel, with the boundary), "
+            "DIR/phase_diagram.png, and prints a summary. Resumable."
+        ),
+    )
+    phase.add_argument("--out", default="results", help="output directory (default: ./results)")
+    phase.add_argument("--resolution", type=int, default=16, help="cells per axis (default 16)")
+    phase.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
+    phase.add_argument("--sampled", action="store_true", help="sampled minibatch dynamics (B = 200) instead of the expected flow")
+    phase.add_argument("--no-refine", action="store_true", help="skip the bisection refinement of the boundary")
+    _cluster_options(phase)
     return parser
+
+
+def _cluster_options(parser) -> None:
+    parser.add_argument("--scheduler", default=None,
+                        help="dask scheduler address, or local:N for a LocalCluster with N workers (default: this process)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="points per compiled call (default: from --memory-mb)")
+    parser.add_argument("--memory-mb", type=float, default=512.0, help="memory budget of one chunk in MB (default 512)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def _variants(preset: str, changes: dict):
@@ -128,15 +171,73 @@ def _summary_table(ds) -> str:
     return "\n".join(lines)
 
 
+def _load_sweep(spec: str, changes: dict):
+    from ._sweep import Sweep
+    from ._sweep_presets import SWEEP_PRESETS, load_sweep_toml
+
+    if spec in SWEEP_PRESETS:
+        sweep = SWEEP_PRESETS[spec]()
+    elif spec.endswith(".toml"):
+        if not os.path.exists(spec):
+            raise ValueError(f"sweep spec file {spec!r} does not exist.")
+        sweep = load_sweep_toml(spec)
+    else:
+        raise ValueError(f"unknown sweep spec {spec!r}: use a TOML file or one of {', '.join(sorted(SWEEP_PRESETS))}.")
+    if changes:
+        sweep = Sweep(sweep.base.replace(**changes), sweep.axes, n_seeds=sweep.n_seeds, zipped=sweep.zipped, seed=sweep.seed)
+    return sweep
+
+
+def command_sweep(args) -> int:
+    from ._sweep_run import run_sweep
+
+    sweep = _load_sweep(args.spec, parse_assignments(args.assignments))  # validated before anything runs
+    start = time.perf_counter()
+    ds = run_sweep(sweep, os.path.join(args.out, "sweep.zarr"), chunk_size=args.chunk_size,
+                   memory_budget_mb=args.memory_mb, scheduler=args.scheduler, progress=not args.no_progress)
+    mean = ds["final_alignment"].mean("seed")
+    print(f"swept {sweep.n_points} points × {sweep.n_seeds} seeds in {time.perf_counter() - start:.1f} s → {args.out}/sweep.zarr")
+    print(f"final total alignment (seed mean): {float(mean.min()):.3f} … {float(mean.max()):.3f}; "
+          f"flexible runs {float((ds['regime'] == 1).mean()):.0%}; diverged runs {int((ds['status'] == 1).sum())}")
+    return 0
+
+
+def command_phase_diagram(args) -> int:
+    from ._phase_job import phase_figure, phase_summary, run_phase_diagram
+    from ._sweep_presets import phase_a, phase_b
+
+    if args.resolution < 2 or args.seeds < 1:
+        raise ValueError(f"--resolution {args.resolution} must be ≥ 2 and --seeds {args.seeds} ≥ 1.")
+    gradient = "sampled" if args.sampled else "expected"
+    panels = {"a": phase_a(args.resolution, args.seeds, gradient), "b": phase_b(args.resolution, args.seeds, gradient)}
+    start = time.perf_counter()
+    results = run_phase_diagram(panels, args.out, scheduler=args.scheduler, refine=not args.no_refine,
+                                progress=not args.no_progress)
+    fig = phase_figure(results)
+    fig.savefig(os.path.join(args.out, "phase_diagram.png"), dpi=120)
+    print(f"phase diagram in {time.perf_counter() - start:.1f} s → {args.out}/phase_diagram.zarr, {args.out}/phase_diagram.png")
+    print(phase_summary(results))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "presets":
+            from ._sweep_presets import SWEEP_PRESETS
+
             for name in sorted(PRESETS):
                 doc = (PRESETS[name].__doc__ or "").strip().splitlines()[0]
-                print(f"{name:<8} {doc}")
+                print(f"run   {name:<8} {doc}")
+            for name in sorted(SWEEP_PRESETS):
+                doc = (SWEEP_PRESETS[name].__doc__ or "").strip().splitlines()[0]
+                print(f"sweep {name:<8} {doc}")
             return 0
+        if args.command == "sweep":
+            return command_sweep(args)
+        if args.command == "phase-diagram":
+            return command_phase_diagram(args)
         return command_run(args)
     except (ValueError, TypeError) as error:
         print(f"ntajax: error: {error}", file=sys.stderr)
