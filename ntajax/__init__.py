@@ -13,6 +13,9 @@ from ._teacher_sets import CorrelatedTeachers, ExplicitTeachers, IIDTeachers, Or
 from ._trajectory import Status, Trajectory
 from ._summary import Summary, summarise, summarise_one
 from ._presets import PRESETS, Variant
+from ._sweep import Axis, BlockOverTauW, FieldAxis, OriginalLambda, RunSummary, Sweep, TauRatio, make_axis
+from ._sweep_run import run_sweep
+from ._sweep_store import open_sweep
 from . import metrics
 
 __version__ = "0.1.0"

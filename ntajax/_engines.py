@@ -95,8 +95,9 @@ class EulerScan(Engine):
             # The final record (i = last_step + 1) closes the last simulated block: label it
             # with that block's task rather than with a block that is never simulated.
             block, w = weights_at(jnp.minimum(i, last_step))
+            _, previous = weights_at(jnp.maximum(i - 1, 0))
             return record(
-                student, t=step_time(i), block=block, weights=w, teachers=teachers,
+                student, t=step_time(i), block=block, weights=w, previous_weights=previous, teachers=teachers,
                 input_covariance=covariance, config=config,
             )
 
@@ -177,10 +178,15 @@ class Diffrax(Engine):
         t0 = save_times[0]
         t_total = save_times[-1]
 
+        def weights_in(t, block):
+            return curriculum_weights(config, t=t, block=block, step=jnp.int32(0), key=jax.random.key(0), n_targets=n_targets)
+
         def save_fn(t, student, args):
             block = block_of_time(t, switches)
-            w = curriculum_weights(config, t=t, block=block, step=jnp.int32(0), key=jax.random.key(0), n_targets=n_targets)
-            rec = record(student, t=t, block=block, weights=w, teachers=teachers, input_covariance=None, config=config)
+            # the block that ends at t: strictly earlier switches only
+            closing = jnp.sum(t > switches).astype(jnp.int32)
+            rec = record(student, t=t, block=block, weights=weights_in(t, block), previous_weights=weights_in(t, closing),
+                         teachers=teachers, input_covariance=None, config=config)
             # diffrax pre-fills its output buffers with inf, which cannot be cast to int:
             # carry the integer records as floats through the solve.
             return {k: v.astype(jnp.float32) if k in _INT_RECORDS else v for k, v in rec.items()}

@@ -20,11 +20,17 @@ def record(
     t: Float[Array, ""],
     block,
     weights: Float[Array, " n_targets"],
+    previous_weights: Float[Array, " n_targets"],
     teachers: Float[Array, "n_targets d_out d_in"],
     input_covariance: Float[Array, "d_in d_in"] | None,
     config: "Config",
 ) -> dict:
-    """One save point: the state before the update of that step (MODEL §5.5)."""
+    """One save point: the state before the update of that step (MODEL §5.5).
+
+    ``previous_weights`` are the curriculum weights of the step before; the loss against
+    them (``closing_loss``) is the loss of the block that ends at this time, which differs
+    from ``loss`` only at a switch. A run read out early (a sweep point of N blocks) uses it.
+    """
     target = target_from_weights(weights, teachers)
     w_eff = student.effective_map()
     paths = student.path_weights()
@@ -34,6 +40,7 @@ def record(
         block=jnp.asarray(block, jnp.int32),
         task=jnp.argmax(weights).astype(jnp.int32),
         loss=task_loss(w_eff, target),
+        closing_loss=task_loss(w_eff, target_from_weights(previous_weights, teachers)),
         minibatch_loss=jnp.asarray(minibatch, jnp.float32),
         gates=student.gate_vector(),
         path_norms=jnp.sqrt(jnp.sum(paths**2, axis=(1, 2))),

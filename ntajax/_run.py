@@ -189,7 +189,7 @@ def _concatenate(pieces: list[Trajectory]) -> Trajectory:
         return jnp.concatenate([x[:, :-1] for x in leaves[:-1]] + [leaves[-1]], axis=1)
 
     last = pieces[-1]
-    fields = ("t", "block", "task", "loss", "minibatch_loss", "gates", "path_norms", "similarity", "context_alignment")
+    fields = ("t", "block", "task", "loss", "closing_loss", "minibatch_loss", "gates", "path_norms", "similarity", "context_alignment")
     joined = {f: join(*[getattr(p, f) for p in pieces]) for f in fields}
     weights = None
     if last.weights is not None:

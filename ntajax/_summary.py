@@ -38,26 +38,54 @@ class Summary(eqx.Module):
     regime: Int[Array, ""]
 
 
-def summarise_one(config: Config, trajectory: Trajectory, threshold: float = 0.1) -> Summary:
-    """Summary of ONE seed's trajectory (no seed axis)."""
-    pi = assign_paths(jnp.mean(trajectory.similarity, axis=0))
+def summarise_one(config: Config, trajectory: Trajectory, threshold: float = 0.1, t_end=None) -> Summary:
+    """Summary of ONE seed's trajectory (no seed axis).
+
+    Args:
+        t_end: optional (traced) end time ≤ t_total at which the run is read, for sweeps
+            whose points last different times (a fixed number of blocks): records after
+            it are ignored and "final" means the record at t_end (which must lie on the
+            recording grid). Default: t_total.
+    """
+    t = trajectory.t
+    read_early = t_end is not None
+    if t_end is None:
+        t_end = config.t_total
+        valid = jnp.ones(t.shape, bool)
+        last = t.shape[0] - 1
+    else:
+        spacing = t[1] - t[0]
+        last = jnp.clip(jnp.round(t_end / spacing).astype(jnp.int32), 0, t.shape[0] - 1)
+        valid = jnp.arange(t.shape[0]) <= last
+    weights = valid / jnp.sum(valid)
+    pi = assign_paths(jnp.tensordot(weights, trajectory.similarity, axes=1))
     alignment = total_alignment(trajectory.similarity, pi)
-    starts, ends = block_bounds(config.block_length, config.block_count, config.t_total)
-    times, censored = adaptation_times(trajectory.t, trajectory.loss, starts, ends, threshold)
+    starts, ends = block_bounds(config.block_length, config.block_count, t_end)
+    loss = jnp.where(valid, trajectory.loss, jnp.nan)
+    times, censored = adaptation_times(t, loss, starts, ends, threshold)
     if config.student == "gated" and config.n_paths >= 2:
-        separation = gate_separation(trajectory.gates, trajectory.task, pi, block_index=trajectory.block)
+        task = jnp.where(valid, trajectory.task, -1)
+        block = jnp.where(valid, trajectory.block, -1)
+        if read_early:
+            # the record at t_end closes the last block (the engine labels only the record at
+            # t_total so); records after it belong to no block
+            previous = jnp.maximum(last - 1, 0)
+            task = task.at[last].set(task[previous])
+            block = block.at[last].set(block[previous])
+        separation = gate_separation(trajectory.gates, task, pi, block_index=block)
     else:
         separation = jnp.float32(jnp.nan)
+    final = alignment[last]
     return Summary(
         assignment=pi,
         total_alignment=alignment,
-        final_alignment=alignment[-1],
-        mean_alignment=jnp.mean(alignment),
+        final_alignment=final,
+        mean_alignment=jnp.sum(weights * alignment),
         adaptation_time=times,
         censored=censored,
-        final_loss=trajectory.loss[-1],
+        final_loss=trajectory.closing_loss[last] if read_early else trajectory.loss[last],
         gate_separation=separation,
-        regime=classify_regime(alignment[-1], separation),
+        regime=classify_regime(final, separation),
     )
 
 

@@ -129,6 +129,10 @@ class Sweep:
         n_seeds: seeds per point; all points use the same seed keys (common random numbers).
         zipped: groups of axis names whose values advance together (equal lengths).
         seed: root random seed of the sweep.
+        n_blocks_total: total-time rule. ``None`` (default): every point runs the base's
+            ``t_total``. An integer N: every point runs N of its own blocks, t_end = N·τ_B;
+            all points are simulated to the longest t_end in one program and each is read at
+            its own t_end (which must lie on the base's recording grid).
     """
 
     base: Config
@@ -136,6 +140,7 @@ class Sweep:
     n_seeds: int = 10
     zipped: tuple[tuple[str, ...], ...] = ()
     seed: int = 0
+    n_blocks_total: int | None = None
 
     def __post_init__(self):
         names = [a.name for a in self.axes]
@@ -150,9 +155,20 @@ class Sweep:
             lengths = {len(self.axis(n).values) for n in group}
             if len(lengths) != 1:
                 raise ValueError(f"zipped axes {group} must have equal lengths, got {sorted(lengths)}.")
+        if self.n_blocks_total is not None and self.n_blocks_total < 1:
+            raise ValueError(f"n_blocks_total={self.n_blocks_total} must be a positive number of blocks or None.")
         # Validate every point now: a bad value is rejected before anything runs.
+        config = self.config
         for point in self.point_fields():
-            self.base.replace(**point, n_seeds=self.n_seeds, n_blocks=None)
+            config.replace(**point, n_blocks=None)
+        if self.n_blocks_total is not None:
+            spacing = self.base.save_every * self.base.dt
+            for t_end in self.end_times():
+                if abs(t_end / spacing - round(t_end / spacing)) > 1e-6 * max(1.0, t_end / spacing):
+                    raise ValueError(
+                        f"with n_blocks_total={self.n_blocks_total}, a point ends at t = {t_end:.6g}, which is not on the "
+                        f"recording grid of spacing {spacing:.6g}; choose block lengths that are multiples of it or a finer n_save."
+                    )
 
     def axis(self, name: str) -> Axis:
         return next(a for a in self.axes if a.name == name)
@@ -196,13 +212,23 @@ class Sweep:
             out.append({k: v for k, v in current.items() if v != base_values[k] or k in _touched(self.axes, current)})
         return out
 
+    def end_times(self) -> list[float]:
+        """The time at which each point is read: t_total, or N·τ_B under ``n_blocks_total``."""
+        if self.n_blocks_total is None:
+            return [self.base.t_total] * self.n_points
+        return [self.n_blocks_total * p.get("block_length", float(self.base.block_length)) for p in self.point_fields()]
+
     @property
     def config(self) -> Config:
-        """The base config with this sweep's seed count and a block count covering every point."""
-        n_blocks = max(
-            self.base.replace(**p, n_seeds=self.n_seeds, n_blocks=None).block_count for p in self.point_fields()
-        )
-        return self.base.replace(n_seeds=self.n_seeds, n_blocks=n_blocks)
+        """The static config shared by every point: this sweep's seed count, a span covering
+        the longest point, and a block count covering every point."""
+        base = self.base
+        if self.n_blocks_total is not None:
+            spacing = base.save_every * base.dt
+            n_intervals = max(1, math.ceil(max(self.end_times()) / spacing - 1e-6))
+            base = base.replace(t_total=n_intervals * spacing, n_save=n_intervals + 1)
+        n_blocks = max(base.replace(**p, n_seeds=self.n_seeds, n_blocks=None).block_count for p in self.point_fields())
+        return base.replace(n_seeds=self.n_seeds, n_blocks=n_blocks)
 
     def describe(self) -> dict:
         """Everything that determines the results, for provenance and resume checks."""
@@ -212,6 +238,7 @@ class Sweep:
             "zipped": [list(g) for g in self.zipped],
             "n_seeds": self.n_seeds,
             "seed": self.seed,
+            "n_blocks_total": self.n_blocks_total,
         }
 
     def fingerprint(self) -> str:
@@ -256,19 +283,23 @@ class RunSummary(eqx.Module):
     status: Int[Array, ""]
 
 
-def summarise_run(config: Config, trajectory) -> RunSummary:
-    """Reduce one seed's trajectory to a :class:`RunSummary` (traceable, vmappable)."""
-    summary = summarise_one(config, trajectory)
+def summarise_run(config: Config, trajectory, t_end=None) -> RunSummary:
+    """Reduce one seed's trajectory to a :class:`RunSummary` (traceable, vmappable), read at
+    ``t_end`` (default t_total)."""
+    summary = summarise_one(config, trajectory, t_end=t_end)
     pi = summary.assignment
-    similarity = trajectory.similarity[-1]
+    last = -1 if t_end is None else jnp.clip(jnp.round(t_end / (trajectory.t[1] - trajectory.t[0])).astype(jnp.int32), 0, trajectory.t.shape[0] - 1)
+    similarity = trajectory.similarity[last]
     n_teachers, n_paths = similarity.shape
     matched_mask = jnp.zeros((n_teachers, n_paths), bool).at[jnp.arange(n_teachers), pi].set(True)
     matched = jnp.sum(jnp.where(matched_mask, similarity, 0.0)) / n_teachers
     n_mismatched = max(n_teachers * n_paths - n_teachers, 1)
     mismatched = jnp.sum(jnp.where(matched_mask, 0.0, jnp.abs(similarity))) / n_mismatched
     if config.student == "gated":
-        gates = trajectory.gates[-1]
-        task = jnp.clip(trajectory.task[-1], 0, n_teachers - 1)
+        gates = trajectory.gates[last]
+        # the task of the block that the read-out record closes
+        task_record = -1 if t_end is None else jnp.maximum(last - 1, 0)
+        task = jnp.clip(trajectory.task[task_record], 0, n_teachers - 1)
         on = gates[pi[task]]
         others = (jnp.sum(gates) - on) / max(n_paths - 1, 1)
         contrast = on - others
@@ -295,22 +326,25 @@ def summarise_run(config: Config, trajectory) -> RunSummary:
 
 @eqx.filter_jit
 @eqx.debug.assert_max_traces(max_traces=None)
-def run_points(config: Config, key, teachers) -> RunSummary:
+def run_points(config: Config, key, teachers, t_end=None) -> RunSummary:
     """Run a stacked config (traced leaves with a leading point axis) for all seeds.
+
+    Args:
+        t_end: optional (points,) read-out times (fixed-number-of-blocks sweeps).
 
     Returns a :class:`RunSummary` with leading axes (point, seed).
     """
     _, keys = seed_keys(key, config.n_seeds)
     teacher_axis = 0 if teachers.ndim == 4 else None
 
-    def one_point(point_config):
+    def one_point(point_config, end):
         def one_seed(k, t):
-            return summarise_run(point_config, simulate(point_config, k, teachers=t))
+            return summarise_run(point_config, simulate(point_config, k, teachers=t), end)
 
         return jax.vmap(one_seed, in_axes=(0, teacher_axis))(keys, teachers)
 
     in_axes = jax.tree.map(lambda x: 0 if eqx.is_array(x) else None, config)
-    return jax.vmap(one_point, in_axes=(in_axes,))(config)
+    return jax.vmap(one_point, in_axes=(in_axes, None if t_end is None else 0))(config, t_end)
 
 
 def stack_points(config: Config, points: list[dict[str, float]]) -> Config:

@@ -87,6 +87,7 @@ def load_sweep_toml(path: str) -> Sweep:
         n_seeds = 10
         seed = 0
         zipped = []                 # e.g. [["tau_c", "tau_w"]]
+        # n_blocks_total = 10       # optional: every point runs 10 of its own blocks
     """
     with open(path, "rb") as f:
         spec = tomllib.load(f)
@@ -101,8 +102,9 @@ def load_sweep_toml(path: str) -> Sweep:
         raise ValueError(f"{path}: [base]: {error}") from None
     axes = tuple(make_axis(name, values) for name, values in spec["axes"].items())
     options = spec.get("sweep", {})
-    bad = set(options) - {"n_seeds", "seed", "zipped"}
+    bad = set(options) - {"n_seeds", "seed", "zipped", "n_blocks_total"}
     if bad:
-        raise ValueError(f"{path}: unknown [sweep] options {sorted(bad)}; allowed: n_seeds, seed, zipped.")
+        raise ValueError(f"{path}: unknown [sweep] options {sorted(bad)}; allowed: n_seeds, seed, zipped, n_blocks_total.")
     zipped = tuple(tuple(g) for g in options.get("zipped", ()))
-    return Sweep(base, axes, n_seeds=int(options.get("n_seeds", 10)), seed=int(options.get("seed", 0)), zipped=zipped)
+    return Sweep(base, axes, n_seeds=int(options.get("n_seeds", 10)), seed=int(options.get("seed", 0)), zipped=zipped,
+                 n_blocks_total=options.get("n_blocks_total"))

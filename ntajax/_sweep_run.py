@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -56,10 +57,15 @@ def compute_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int | No
     run compute identical values.
     """
     n_devices = len(jax.devices()) if n_devices is None else n_devices
-    points = sweep.point_fields()[index * chunk_size : (index + 1) * chunk_size]
+    chunk = slice(index * chunk_size, (index + 1) * chunk_size)
+    points = sweep.point_fields()[chunk]
     padded = points + [points[-1]] * (chunk_size - len(points))
     config = _shard(stack_points(sweep.config, padded), n_devices if chunk_size % n_devices == 0 else 1)
-    summary = run_points(config, jax.random.key(sweep.seed), sweep_teachers(sweep))
+    t_end = None
+    if sweep.n_blocks_total is not None:
+        ends = sweep.end_times()[chunk]
+        t_end = jnp.asarray(ends + [ends[-1]] * (chunk_size - len(ends)), jnp.float32)
+    summary = run_points(config, jax.random.key(sweep.seed), sweep_teachers(sweep), t_end)
     return {name: np.asarray(getattr(summary, name))[: len(points)] for name in SUMMARY_FIELDS}
 
 
@@ -93,9 +99,14 @@ def run_sweep(
         progress: show a progress bar over chunks with points/s and ETA.
         on_chunk: optional callback ``on_chunk(index)`` after each chunk is stored.
     """
-    n_devices = len(jax.devices())
+    if scheduler is not None:
+        from ._cluster import _parse_scheduler
+
+        _parse_scheduler(scheduler)  # reject a bad address before creating the store
+    # With a cluster the driver only writes results: do not initialise JAX's devices here.
+    n_devices = len(jax.devices()) if scheduler is None else 1
     if chunk_size is None:
-        chunk_size = choose_chunk_size(sweep, memory_budget_mb, n_devices if scheduler is None else 1)
+        chunk_size = choose_chunk_size(sweep, memory_budget_mb, n_devices)
     if chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size} must be at least 1.")
     store = SweepStore.open(out, sweep, chunk_size)

@@ -28,6 +28,8 @@ class Trajectory(eqx.Module):
         block: (T,) index of the active block (−1 for non-blocked curricula).
         task: (T,) index of the dominant teacher in the target (argmax of the weights).
         loss: (T,) exact expected task loss ½‖W* − W_eff‖²_F (Gaussian inputs).
+        closing_loss: (T,) expected loss against the target of the preceding step: equal to
+            ``loss`` except at a block switch, where it is the loss of the block that ends.
         minibatch_loss: (T,) the minibatch loss of that step in sampled mode, else NaN.
         gates: (T, G) all gate entries (for the two-layer student, every entry of W2).
         path_norms: (T, P) ‖W_p‖_F per path.
@@ -43,6 +45,7 @@ class Trajectory(eqx.Module):
     block: Int[Array, " T"]
     task: Int[Array, " T"]
     loss: Float[Array, " T"]
+    closing_loss: Float[Array, " T"]
     minibatch_loss: Float[Array, " T"]
     gates: Float[Array, "T G"]
     path_norms: Float[Array, "T P"]

@@ -139,3 +139,21 @@ def test_resume_after_sigkill(tmp_path):
     fresh = run_sweep(small_sweep("sampled"), tmp_path / "fresh.zarr", chunk_size=1, progress=False)
     _assert_same(_values(resumed), _values(fresh))
     assert resumed.attrs["complete"]
+
+
+def test_fixed_number_of_blocks_reads_each_point_at_its_own_end(tmp_path):
+    """n_blocks_total = 3: a point with τ_B = 0.1 is read at t = 0.3, one with τ_B = 0.2 at 0.6,
+    and each equals a single run of exactly that length."""
+    base = ntajax.Config(gradient="sampled", **{**BASE, "t_total": 0.3, "n_save": 7})
+    sweep = Sweep(base, (make_axis("block_length", [0.1, 0.2]),), n_seeds=2, n_blocks_total=3)
+    assert sweep.config.t_total == pytest.approx(0.6) and sweep.end_times() == pytest.approx([0.3, 0.6])
+    ds = run_sweep(sweep, tmp_path / "blocks.zarr", progress=False)
+    for i, (block, t_total, n_save) in enumerate([(0.1, 0.3, 7), (0.2, 0.6, 13)]):
+        single = base.replace(block_length=block, t_total=t_total, n_save=n_save, n_seeds=2, n_blocks=sweep.config.n_blocks)
+        trajectory = ntajax.run(single, jax.random.key(sweep.seed))
+        summary = jax.vmap(lambda tr: summarise_run(single, tr))(trajectory)
+        for name in ("final_alignment", "mean_alignment", "final_loss", "adaptation_time", "gate_separation", "gate_contrast"):
+            np.testing.assert_allclose(ds[name].values[i], np.asarray(getattr(summary, name)), rtol=1e-5, atol=1e-6,
+                                       equal_nan=True, err_msg=name)
+    with pytest.raises(ValueError, match="not on the recording grid"):
+        Sweep(base, (make_axis("block_length", [0.1, 0.12]),), n_seeds=2, n_blocks_total=3)  # 0.36 is off the 0.05 grid
