@@ -133,6 +133,9 @@ class Sweep:
             ``t_total``. An integer N: every point runs N of its own blocks, t_end = N·τ_B;
             all points are simulated to the longest t_end in one program and each is read at
             its own t_end (which must lie on the base's recording grid).
+        traces: time series to keep per run besides the summaries, any of :data:`TRACE_FIELDS`
+            ("loss", "alignment" — total alignment on the assigned paths —, "context_alignment",
+            "gates"), decimated to every ``trace_every``-th recorded point.
     """
 
     base: Config
@@ -141,6 +144,8 @@ class Sweep:
     zipped: tuple[tuple[str, ...], ...] = ()
     seed: int = 0
     n_blocks_total: int | None = None
+    traces: tuple[str, ...] = ()
+    trace_every: int = 1
 
     def __post_init__(self):
         names = [a.name for a in self.axes]
@@ -155,6 +160,11 @@ class Sweep:
             lengths = {len(self.axis(n).values) for n in group}
             if len(lengths) != 1:
                 raise ValueError(f"zipped axes {group} must have equal lengths, got {sorted(lengths)}.")
+        unknown = [t for t in self.traces if t not in TRACE_FIELDS]
+        if unknown:
+            raise ValueError(f"traces {unknown} are not available; choose from {', '.join(TRACE_FIELDS)}.")
+        if self.trace_every < 1:
+            raise ValueError(f"trace_every={self.trace_every} must be a positive integer.")
         if self.n_blocks_total is not None and self.n_blocks_total < 1:
             raise ValueError(f"n_blocks_total={self.n_blocks_total} must be a positive number of blocks or None.")
         # Validate every point now: a bad value is rejected before anything runs.
@@ -239,6 +249,8 @@ class Sweep:
             "n_seeds": self.n_seeds,
             "seed": self.seed,
             "n_blocks_total": self.n_blocks_total,
+            "traces": list(self.traces),
+            "trace_every": self.trace_every,
         }
 
     def fingerprint(self) -> str:
@@ -257,6 +269,20 @@ def _touched(axes, current) -> set[str]:
     return names
 
 
+TRACE_FIELDS = ("loss", "alignment", "context_alignment", "gates")
+
+
+def run_traces(trajectory, assignment, names: tuple[str, ...], every: int) -> dict:
+    """The requested time series of one run, every ``every``-th record."""
+    series = {
+        "loss": lambda: trajectory.loss,
+        "alignment": lambda: total_alignment(trajectory.similarity, assignment),
+        "context_alignment": lambda: trajectory.context_alignment,
+        "gates": lambda: trajectory.gates,
+    }
+    return {name: series[name]()[::every] for name in names}
+
+
 class RunSummary(eqx.Module):
     """Summary metrics of one run (one point, one seed); a sweep stores these per point × seed.
 
@@ -270,6 +296,7 @@ class RunSummary(eqx.Module):
         specialisation: W̄ analogue: mean matched minus mean |mismatched| similarity at t_total.
         regime: 1 flexible / 0 forgetful (ntajax's own classifier, not the paper's).
         status: 0 ok, 1 diverged, 2 solver failed.
+        assignment: (M,) path assigned to each teacher (MODEL §7.4).
     """
 
     final_alignment: Float[Array, ""]
@@ -281,6 +308,7 @@ class RunSummary(eqx.Module):
     specialisation: Float[Array, ""]
     regime: Int[Array, ""]
     status: Int[Array, ""]
+    assignment: Int[Array, " M"]
 
 
 def summarise_run(config: Config, trajectory, t_end=None) -> RunSummary:
@@ -321,25 +349,30 @@ def summarise_run(config: Config, trajectory, t_end=None) -> RunSummary:
         specialisation=guard(matched - mismatched),
         regime=jnp.where(diverged, -1, summary.regime).astype(jnp.int32),
         status=trajectory.status,
+        assignment=pi,
     )
 
 
 @eqx.filter_jit
 @eqx.debug.assert_max_traces(max_traces=None)
-def run_points(config: Config, key, teachers, t_end=None) -> RunSummary:
+def run_points(config: Config, key, teachers, t_end=None, traces: tuple[str, ...] = (), trace_every: int = 1):
     """Run a stacked config (traced leaves with a leading point axis) for all seeds.
 
     Args:
         t_end: optional (points,) read-out times (fixed-number-of-blocks sweeps).
+        traces, trace_every: time series to return as well (see :class:`Sweep`).
 
-    Returns a :class:`RunSummary` with leading axes (point, seed).
+    Returns:
+        (RunSummary, traces dict), every array with leading axes (point, seed).
     """
     _, keys = seed_keys(key, config.n_seeds)
     teacher_axis = 0 if teachers.ndim == 4 else None
 
     def one_point(point_config, end):
         def one_seed(k, t):
-            return summarise_run(point_config, simulate(point_config, k, teachers=t), end)
+            trajectory = simulate(point_config, k, teachers=t)
+            summary = summarise_run(point_config, trajectory, end)
+            return summary, run_traces(trajectory, summary.assignment, traces, trace_every)
 
         return jax.vmap(one_seed, in_axes=(0, teacher_axis))(keys, teachers)
 

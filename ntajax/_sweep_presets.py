@@ -88,6 +88,8 @@ def load_sweep_toml(path: str) -> Sweep:
         seed = 0
         zipped = []                 # e.g. [["tau_c", "tau_w"]]
         # n_blocks_total = 10       # optional: every point runs 10 of its own blocks
+        # traces = ["loss", "alignment"]   # optional time series per run
+        # trace_every = 10
     """
     with open(path, "rb") as f:
         spec = tomllib.load(f)
@@ -102,9 +104,11 @@ def load_sweep_toml(path: str) -> Sweep:
         raise ValueError(f"{path}: [base]: {error}") from None
     axes = tuple(make_axis(name, values) for name, values in spec["axes"].items())
     options = spec.get("sweep", {})
-    bad = set(options) - {"n_seeds", "seed", "zipped", "n_blocks_total"}
+    allowed = {"n_seeds", "seed", "zipped", "n_blocks_total", "traces", "trace_every"}
+    bad = set(options) - allowed
     if bad:
-        raise ValueError(f"{path}: unknown [sweep] options {sorted(bad)}; allowed: n_seeds, seed, zipped, n_blocks_total.")
+        raise ValueError(f"{path}: unknown [sweep] options {sorted(bad)}; allowed: {', '.join(sorted(allowed))}.")
     zipped = tuple(tuple(g) for g in options.get("zipped", ()))
     return Sweep(base, axes, n_seeds=int(options.get("n_seeds", 10)), seed=int(options.get("seed", 0)), zipped=zipped,
-                 n_blocks_total=options.get("n_blocks_total"))
+                 n_blocks_total=options.get("n_blocks_total"), traces=tuple(options.get("traces", ())),
+                 trace_every=int(options.get("trace_every", 1)))

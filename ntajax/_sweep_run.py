@@ -65,8 +65,10 @@ def compute_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int | No
     if sweep.n_blocks_total is not None:
         ends = sweep.end_times()[chunk]
         t_end = jnp.asarray(ends + [ends[-1]] * (chunk_size - len(ends)), jnp.float32)
-    summary = run_points(config, jax.random.key(sweep.seed), sweep_teachers(sweep), t_end)
-    return {name: np.asarray(getattr(summary, name))[: len(points)] for name in SUMMARY_FIELDS}
+    summary, traces = run_points(config, jax.random.key(sweep.seed), sweep_teachers(sweep), t_end, sweep.traces, sweep.trace_every)
+    out = {name: np.asarray(getattr(summary, name))[: len(points)] for name in SUMMARY_FIELDS}
+    out |= {f"trace_{name}": np.asarray(value)[: len(points)] for name, value in traces.items()}
+    return out
 
 
 def compile_count() -> int:

@@ -20,7 +20,18 @@ from ._store import provenance
 from ._sweep import RunSummary, Sweep
 
 SUMMARY_FIELDS = tuple(RunSummary.__dataclass_fields__)  # noqa: the module's declared fields
-_INT_FIELDS = ("regime", "status")
+_INT_FIELDS = ("regime", "status", "assignment")
+_EXTRA_DIMS = {"adaptation_time": ("block",), "assignment": ("teacher",), "trace_gates": ("trace_t", "gate")}
+
+
+def _dims_of(name: str) -> tuple[str, ...]:
+    extra = _EXTRA_DIMS.get(name, ("trace_t",) if name.startswith("trace_") else ())
+    return ("point", "seed") + extra
+
+
+def stored_fields(sweep: Sweep) -> tuple[str, ...]:
+    """The per-run variables of a sweep's store: summaries, then requested traces."""
+    return SUMMARY_FIELDS + tuple(f"trace_{name}" for name in sweep.traces)
 
 
 def _quiet():
@@ -31,19 +42,30 @@ def _quiet():
     return ctx
 
 
+def _n_gates(config) -> int:
+    if config.student == "gated":
+        return config.n_paths
+    if config.student == "per_neuron":
+        return config.n_paths * config.d_out
+    return config.d_out * config.n_paths * config.d_out
+
+
 def _template(sweep: Sweep, chunk_size: int) -> xr.Dataset:
-    n, s, k = sweep.n_points, sweep.n_seeds, sweep.config.block_count
-    n_chunks = -(-n // chunk_size)
+    config = sweep.config
+    n_chunks = -(-sweep.n_points // chunk_size)
+    trace_t = config.save_times[:: sweep.trace_every]
+    sizes = {"point": sweep.n_points, "seed": sweep.n_seeds, "block": config.block_count, "teacher": config.n_teachers,
+             "trace_t": len(trace_t), "gate": _n_gates(config)}
     data = {}
-    for name in SUMMARY_FIELDS:
-        if name == "adaptation_time":
-            data[name] = (("point", "seed", "block"), np.full((n, s, k), np.nan, np.float32))
-        elif name in _INT_FIELDS:
-            data[name] = (("point", "seed"), np.full((n, s), -2, np.int32))
-        else:
-            data[name] = (("point", "seed"), np.full((n, s), np.nan, np.float32))
+    for name in stored_fields(sweep):
+        dims = _dims_of(name)
+        shape = tuple(sizes[d] for d in dims)
+        data[name] = (dims, np.full(shape, -2, np.int32) if name in _INT_FIELDS else np.full(shape, np.nan, np.float32))
     data["chunk_done"] = (("chunk",), np.zeros(n_chunks, bool))
-    coords = {"point": np.arange(n), "seed": np.arange(s), "block": np.arange(k), "chunk": np.arange(n_chunks)}
+    coords = {"point": np.arange(sweep.n_points), "seed": np.arange(sweep.n_seeds), "block": np.arange(config.block_count),
+              "chunk": np.arange(n_chunks), "teacher": np.arange(config.n_teachers)}
+    if sweep.traces:
+        coords["trace_t"] = trace_t
     points = sweep.point_fields()
     values = sweep.axis_values()
     for axis in sweep.axes:
@@ -89,7 +111,7 @@ class SweepStore:
                 chunk_size = int(existing.attrs["chunk_size"])  # resume with the store's chunking
             return cls(path, sweep, chunk_size)
         ds = _template(sweep, chunk_size)
-        encoding = {name: {"chunks": (chunk_size,) + ds[name].shape[1:]} for name in SUMMARY_FIELDS}
+        encoding = {name: {"chunks": (chunk_size,) + ds[name].shape[1:]} for name in stored_fields(sweep)}
         ctx = _quiet()
         try:
             ds.to_zarr(path, mode="w", encoding=encoding, consolidated=True)
@@ -113,13 +135,13 @@ class SweepStore:
         region = self.chunk_slice(index)
         n = region.stop - region.start
         data = {}
-        for name in SUMMARY_FIELDS:
+        for name in stored_fields(self.sweep):
             value = np.asarray(summary[name])[:n]
-            dims = ("point", "seed", "block") if name == "adaptation_time" else ("point", "seed")
-            data[name] = (dims, value.astype(np.int32 if name in _INT_FIELDS else np.float32))
+            data[name] = (_dims_of(name), value.astype(np.int32 if name in _INT_FIELDS else np.float32))
+        chunk = xr.Dataset(data)
         ctx = _quiet()
         try:
-            xr.Dataset(data).to_zarr(self.path, region={"point": region, "seed": slice(None), "block": slice(None)})
+            chunk.to_zarr(self.path, region={d: (region if d == "point" else slice(None)) for d in chunk.dims})
             flag = xr.Dataset({"chunk_done": (("chunk",), np.ones(1, bool))})
             flag.to_zarr(self.path, region={"chunk": slice(index, index + 1)})
         finally:
@@ -141,7 +163,9 @@ def open_sweep(path) -> xr.Dataset:
             continue
         rest = var.dims[1:]
         data[name] = (tuple(dims) + rest, var.values.reshape(tuple(shape) + var.shape[1:]), var.attrs)
-    coords = {"seed": flat["seed"].values, "block": flat["block"].values}
+    coords = {"seed": flat["seed"].values, "block": flat["block"].values, "teacher": flat["teacher"].values}
+    if "trace_t" in flat.coords:
+        coords["trace_t"] = flat["trace_t"].values
     if "boundary_row" in flat.coords:
         coords["boundary_row"] = flat["boundary_row"].values
     for axis in sweep["axes"]:

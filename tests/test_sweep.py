@@ -157,3 +157,21 @@ def test_fixed_number_of_blocks_reads_each_point_at_its_own_end(tmp_path):
                                        equal_nan=True, err_msg=name)
     with pytest.raises(ValueError, match="not on the recording grid"):
         Sweep(base, (make_axis("block_length", [0.1, 0.12]),), n_seeds=2, n_blocks_total=3)  # 0.36 is off the 0.05 grid
+
+
+def test_traces_on_request_match_the_single_run(tmp_path):
+    base = ntajax.Config(gradient="expected", **BASE)
+    sweep = Sweep(base, (make_axis("tau_c", [0.02, 0.05]),), n_seeds=2, traces=("loss", "alignment", "gates"), trace_every=3)
+    ds = run_sweep(sweep, tmp_path / "tr.zarr", progress=False)
+    assert ds["trace_loss"].dims == ("tau_c", "seed", "trace_t") and ds.sizes["trace_t"] == 5
+    np.testing.assert_allclose(ds["trace_t"].values, base.save_times[::3])
+    for i, tau_c in enumerate([0.02, 0.05]):
+        single = sweep.config.replace(tau_c=tau_c)
+        trajectory = ntajax.run(single, jax.random.key(0))
+        summary = ntajax.summarise(single, trajectory)
+        np.testing.assert_allclose(ds["trace_loss"].values[i], np.asarray(trajectory.loss)[:, ::3], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(ds["trace_gates"].values[i], np.asarray(trajectory.gates)[:, ::3], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(ds["trace_alignment"].values[i], np.asarray(summary.total_alignment)[:, ::3], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(ds["assignment"].values[i], np.asarray(summary.assignment))
+    with pytest.raises(ValueError, match="traces \\['weights'\\] are not available"):
+        Sweep(base, (make_axis("tau_c", [0.02]),), traces=("weights",))
