@@ -212,14 +212,14 @@ class Sweep:
         return [dict(itertools.chain.from_iterable(d.items() for d in combo)) for combo in itertools.product(*factors)]
 
     def point_fields(self) -> list[dict[str, float]]:
-        """Traced-field values of every point (axes applied in order)."""
+        """Every traced field's value at every point (axes applied in order)."""
         base_values = {name: float(getattr(self.base, name)) for name in TRACED_FIELDS}
         out = []
         for values in self.axis_values():
             current = dict(base_values)
             for axis in self.axes:
                 current.update(axis.fields(values[axis.name], current))
-            out.append({k: v for k, v in current.items() if v != base_values[k] or k in _touched(self.axes, current)})
+            out.append(current)
         return out
 
     def end_times(self) -> list[float]:
@@ -259,14 +259,6 @@ class Sweep:
 
         text = json.dumps(self.describe(), sort_keys=True) + __version__
         return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _touched(axes, current) -> set[str]:
-    """Names of the traced fields any axis sets (kept even when equal to the base value)."""
-    names = set()
-    for axis in axes:
-        names |= set(axis.fields(axis.values[0], dict(current)))
-    return names
 
 
 TRACE_FIELDS = ("loss", "alignment", "context_alignment", "gates")
