@@ -19,7 +19,7 @@ from ._config import TRACED_FIELDS
 from ._store import provenance
 from ._sweep import RunSummary, Sweep
 
-SUMMARY_FIELDS = tuple(RunSummary.__dataclass_fields__)  # noqa: the module's declared fields
+SUMMARY_FIELDS = tuple(RunSummary.__dataclass_fields__)  # the per-run summary variables
 _INT_FIELDS = ("regime", "status", "assignment")
 _EXTRA_DIMS = {"adaptation_time": ("block",), "assignment": ("teacher",), "trace_gates": ("trace_t", "gate")}
 

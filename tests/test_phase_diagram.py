@@ -7,8 +7,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
-import xarray as xr
 
 from ntajax._phase import boundary_by_interpolation
 from ntajax._sweep_presets import load_sweep_toml

@@ -1,6 +1,5 @@
 """Bad input raises a clear error naming the field, the value and the fix (nothing runs)."""
 
-import jax
 import jax.numpy as jnp
 import pytest
 
