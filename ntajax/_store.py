@@ -22,13 +22,28 @@ from ._summary import Summary
 from ._trajectory import Trajectory
 
 
+def git_commit() -> str:
+    """The git commit of the ntajax source tree, or "unknown" outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
+            capture_output=True, text=True, timeout=5, check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def provenance() -> dict:
-    """ntajax and jax versions and the devices used."""
+    """ntajax and jax versions, the git commit when known, and the devices used."""
     from . import __version__
 
     return {
         "ntajax_version": __version__,
         "jax_version": jax.__version__,
+        "git_commit": git_commit(),
         "device": ", ".join(str(d) for d in jax.devices()),
         "platform": platform.platform(),
     }
