@@ -100,7 +100,9 @@ class Config(eqx.Module):
         teachers: a :class:`TeacherSet`; default rotated orthogonal teachers, s = 1/√d_in.
         n_blocks: length of per-block outputs; default ⌈t_total/block_length⌉. A sweep
             over block lengths sets it to the largest count.
-        record_weights: also record the full weights at every save point.
+        record_weights: also record the full weights (the whole student) ...
+        weights_every: ... at every ``weights_every``-th save point (t = 0 and t_total always
+            included); must divide n_save − 1. Coarser than the other records, to bound memory.
 
     Traced hyperparameters (float32 arrays):
         tau_w, tau_c: time constants of weights and gates (§5.1).
@@ -130,6 +132,7 @@ class Config(eqx.Module):
     teachers: TeacherSet = eqx.field(static=True, default=OrthogonalTeachers())
     n_blocks: int | None = eqx.field(static=True, default=None)
     record_weights: bool = eqx.field(static=True, default=False)
+    weights_every: int = eqx.field(static=True, default=1)
     # traced hyperparameters
     tau_w: Float[Array, ""] = eqx.field(default=1.3, converter=_traced)
     tau_c: Float[Array, ""] = eqx.field(default=0.03, converter=_traced)
@@ -157,6 +160,11 @@ class Config(eqx.Module):
     def save_times(self) -> np.ndarray:
         """Recorded times j·save_every·dt, shape (n_save,)."""
         return np.arange(self.n_save) * self.save_every * self.dt
+
+    @property
+    def weight_save_times(self) -> np.ndarray:
+        """Times at which full weights are recorded (when ``record_weights``)."""
+        return self.save_times[:: self.weights_every]
 
     @property
     def student_class(self) -> type[Student]:
@@ -252,6 +260,11 @@ class Config(eqx.Module):
             raise ValueError(
                 f"n_save={self.n_save}: the {self.n_steps} steps cannot be split into n_save − 1 = "
                 f"{self.n_save - 1} equal recording intervals; nearby valid values: {sorted(near)}."
+            )
+        if isinstance(self.weights_every, bool) or not isinstance(self.weights_every, int) or self.weights_every < 1 \
+                or (self.n_save - 1) % self.weights_every:
+            raise ValueError(
+                f"weights_every={self.weights_every!r} must be a positive integer dividing n_save − 1 = {self.n_save - 1}."
             )
         if self.n_blocks is not None and (not isinstance(self.n_blocks, int) or self.n_blocks < 1):
             raise ValueError(f"n_blocks={self.n_blocks!r} must be a positive integer or None.")

@@ -54,8 +54,8 @@ def _finite(tree) -> Array:
     return jnp.all(jnp.stack(leaves))
 
 
-def _to_trajectory(records: dict, final, status) -> Trajectory:
-    return Trajectory(weights=records.pop("weights", None), final=final, status=status, **records)
+def _to_trajectory(records: dict, final, status, weights=None) -> Trajectory:
+    return Trajectory(weights=weights, final=final, status=status, **records)
 
 
 class EulerScan(Engine):
@@ -104,18 +104,29 @@ class EulerScan(Engine):
         def write(buffer, index, rec):
             return jax.tree.map(lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, index, 0), buffer, rec)
 
+        weights_every = every * config.weights_every  # steps between full-weight records
+
         def euler_step(carry, step_and_covariance):
             student, buffer = carry
             i, covariance = step_and_covariance
             offset = i - start_step
             # Record the state before this step's update every `every` steps. The predicate
             # is the same for all seeds, so under vmap this stays a real branch.
-            buffer = jax.lax.cond(
+            records, weights = buffer
+            records = jax.lax.cond(
                 offset % every == 0,
                 lambda b: write(b, offset // every, record_at(student, i, covariance)),
                 lambda b: b,
-                buffer,
+                records,
             )
+            if weights is not None:
+                weights = jax.lax.cond(
+                    offset % weights_every == 0,
+                    lambda b: write(b, offset // weights_every, student),
+                    lambda b: b,
+                    weights,
+                )
+            buffer = (records, weights)
             _, w = weights_at(i)
             v = velocity(student, target_from_weights(w, teachers), covariance, config)
             return (jax.tree.map(lambda y, dy: y + dt * dy, student, v), buffer), None
@@ -134,20 +145,27 @@ class EulerScan(Engine):
 
         template = jax.eval_shape(lambda s: record_at(s, start_step, covariance_at(start_step)), init)
         buffer = jax.tree.map(lambda x: jnp.zeros((config.n_save, *x.shape), x.dtype), template)
+        n_weight_saves = len(config.weight_save_times)
+        weight_buffer = (
+            jax.tree.map(lambda x: jnp.zeros((n_weight_saves, *x.shape), x.dtype), init) if config.record_weights else None
+        )
+        buffer = (buffer, weight_buffer)
         size = min(self.rng_batch, config.n_steps)
         n_full, remainder = divmod(config.n_steps, size)
         carry = (init, buffer)
         carry, _ = jax.lax.scan(steps_block(size), carry, start_step + size * jnp.arange(n_full, dtype=jnp.int32))
         if remainder:
             carry, _ = steps_block(remainder)(carry, start_step + size * n_full)
-        final, buffer = carry
+        final, (buffer, weight_buffer) = carry
         end = start_step + config.n_steps
         records = write(buffer, config.n_save - 1, record_at(final, end, covariance_at(end)))
+        if weight_buffer is not None:
+            weight_buffer = write(weight_buffer, n_weight_saves - 1, final)
         ok = _finite(final) & jnp.all(jnp.isfinite(records["loss"]))
         status = jnp.where(ok, Status.OK, Status.DIVERGED).astype(jnp.int32)
         if not config.schedule.is_blocked:
             records["block"] = jnp.full_like(records["block"], -1)
-        return _to_trajectory(records, final, status)
+        return _to_trajectory(records, final, status, weight_buffer)
 
 
 class Diffrax(Engine):
@@ -191,6 +209,9 @@ class Diffrax(Engine):
             # carry the integer records as floats through the solve.
             return {k: v.astype(jnp.float32) if k in _INT_RECORDS else v for k, v in rec.items()}
 
+        subs = [diffrax.SubSaveAt(ts=save_times, fn=save_fn), diffrax.SubSaveAt(t1=True)]
+        if config.record_weights:
+            subs.append(diffrax.SubSaveAt(ts=save_times[:: config.weights_every]))
         if isinstance(self.stepsize_controller, diffrax.ConstantStepSize):
             grid = (start_step + jnp.arange(config.n_steps + 1, dtype=jnp.int32)).astype(jnp.float32) * config.dt
             controller, dt0 = diffrax.StepTo(ts=grid), None
@@ -205,12 +226,13 @@ class Diffrax(Engine):
             dt0=dt0,
             y0=init,
             args=(config, teachers, switches),
-            saveat=diffrax.SaveAt(subs=[diffrax.SubSaveAt(ts=save_times, fn=save_fn), diffrax.SubSaveAt(t1=True)]),
+            saveat=diffrax.SaveAt(subs=subs),
             stepsize_controller=controller,
             max_steps=self.max_steps,
             throw=False,
         )
-        records, final = solution.ys
+        records, final, *weights = solution.ys
+        weights = weights[0] if weights else None
         failed = solution.result != diffrax.RESULTS.successful
         # diffrax leaves the save points it never reached at inf; mark them missing instead.
         records = {
@@ -226,7 +248,7 @@ class Diffrax(Engine):
         ).astype(jnp.int32)
         if not config.schedule.is_blocked:
             records["block"] = jnp.full_like(records["block"], -1)
-        return _to_trajectory(records, final, status)
+        return _to_trajectory(records, final, status, weights)
 
 
 ENGINES: dict[str, Engine] = {"scan": EulerScan(), "diffrax": Diffrax()}

@@ -90,3 +90,80 @@ def summary_figure(ds: xr.Dataset):
         ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"mean ± SEM over N = {n_seeds} seeds (common random numbers across variants)", fontsize=9)
     return fig
+
+
+# ---------------------------------------------------------------- helpers for figure scripts
+def band(ax, t, x, colour=None, label=None, linestyle="-", kind: str = "sem", lw: float = 1.0, alpha: float = 0.25):
+    """Plot the seed mean of ``x`` (seeds first) with a ± SEM (``kind="sem"``) or ± std band.
+
+    SEM = std(ddof=1)/√N (FIGURES.md §0); the band is never rescaled. A single seed draws no band.
+    """
+    x = np.asarray(x, dtype=float)
+    if kind == "sem":
+        mean, spread = mean_sem(x)
+    elif kind == "std":
+        mean = np.nanmean(x, axis=0)
+        spread = np.nanstd(x, axis=0, ddof=1) if x.shape[0] > 1 else np.zeros_like(mean)
+    else:
+        raise ValueError(f"band kind={kind!r} must be 'sem' or 'std'.")
+    (line,) = ax.plot(t, mean, color=colour, label=label, linestyle=linestyle, lw=lw)
+    if x.shape[0] > 1:
+        ax.fill_between(t, mean - spread, mean + spread, color=line.get_color(), alpha=alpha, lw=0)
+    return line
+
+
+def shade_blocks(ax, starts, ends, tasks, alpha: float = 0.07, colours=TASK_COLOURS) -> None:
+    """Shade the exact block intervals [starts_k, ends_k) by task index (FIGURES.md §0)."""
+    for a, b, task in zip(np.asarray(starts), np.asarray(ends), np.asarray(tasks)):
+        if np.isfinite(a) and np.isfinite(b):
+            ax.axvspan(a, b, color=colours[int(task) % len(colours)], alpha=alpha, lw=0)
+
+
+def band_caption(n_seeds: int, kind: str = "sem", paired: bool = True) -> str:
+    """The caption fragment every banded figure carries, e.g. 'mean ± SEM over N = 10 seeds'."""
+    what = "SEM" if kind == "sem" else "std"
+    text = f"mean ± {what} over N = {n_seeds} seeds"
+    return text + (" (common random numbers across conditions)" if paired else "")
+
+
+def assigned(values: np.ndarray, assignment: np.ndarray) -> np.ndarray:
+    """View of per-path values (seed, t, path) in assignment order: (seed, t, teacher).
+
+    ``assignment`` is (seed, teacher): the path assigned to each teacher (MODEL §7.4). The raw
+    array is not modified.
+    """
+    values = np.asarray(values)
+    pi = np.asarray(assignment)
+    return np.stack([values[s][:, pi[s]] for s in range(values.shape[0])])
+
+
+def matched_and_mismatched(similarity: np.ndarray, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Matched S_{m,π(m)} (seed, t, teacher) and mismatched entries (seed, t, other) of S (MODEL §7.4)."""
+    sim = np.asarray(similarity)
+    pi = np.asarray(assignment)
+    n_seeds, _, n_teachers, n_paths = sim.shape
+    matched, mismatched = [], []
+    for s in range(n_seeds):
+        mask = np.zeros((n_teachers, n_paths), bool)
+        mask[np.arange(n_teachers), pi[s]] = True
+        matched.append(sim[s][:, np.arange(n_teachers), pi[s]])
+        mismatched.append(sim[s][:, ~mask])
+    return np.stack(matched), np.stack(mismatched)
+
+
+def block_table(ds: xr.Dataset, variant=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact block starts, ends and task index of a results Dataset (for context shading).
+
+    Starts are ``block_start`` (k·τ_B), ends are min(start + τ_B, t_total), the task is the
+    recorded context at the first record of the block.
+    """
+    configs = json.loads(ds.attrs["config"])
+    name = str(ds["variant"].values[0]) if variant is None else str(variant)
+    block_length = float(configs[name]["block_length"])
+    t = ds["t"].values
+    starts = ds["block_start"].values
+    ends = np.minimum(starts + block_length, t[-1])
+    context = ds["context"].sel(variant=name).isel(seed=0).values
+    first = np.clip(np.searchsorted(t, starts - 1e-9), 0, len(t) - 1)
+    keep = starts < t[-1] - 1e-9
+    return starts[keep], ends[keep], context[first[keep]]

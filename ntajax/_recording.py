@@ -47,6 +47,4 @@ def record(
         similarity=similarity_matrix(teachers[: config.n_teachers], paths),
         context_alignment=row_cosine(target, w_eff),
     )
-    if config.record_weights:
-        out["weights"] = student
     return out

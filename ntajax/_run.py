@@ -160,11 +160,14 @@ def run_chunked(
     to report progress or to bound the memory of the records of one call.
 
     Args:
-        n_chunks: must divide ``n_save − 1``.
+        n_chunks: must divide ``n_save − 1`` (and ``(n_save − 1)/weights_every`` when weights
+            are recorded).
         progress: optional callable ``progress(chunk_index)`` called after each chunk.
     """
-    if n_chunks < 1 or (config.n_save - 1) % n_chunks:
-        raise ValueError(f"n_chunks={n_chunks} must be a positive divisor of n_save − 1 = {config.n_save - 1}.")
+    intervals = (config.n_save - 1) // (config.weights_every if config.record_weights else 1)
+    if n_chunks < 1 or intervals % n_chunks:
+        raise ValueError(f"n_chunks={n_chunks} must be a positive divisor of {intervals} (the recording intervals"
+                         + (" of the weights)." if config.record_weights else ")."))
     chunk = config.replace(
         t_total=config.n_steps * config.dt / n_chunks, n_save=(config.n_save - 1) // n_chunks + 1, n_blocks=config.block_count
     )

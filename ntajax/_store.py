@@ -5,6 +5,7 @@ Dimensions: ``variant`` (e.g. flexible / forgetful), ``seed``, ``t``, ``block``,
 MODEL §7.4); the assignment π is stored next to them.
 """
 
+import dataclasses
 import json
 import os
 import platform
@@ -53,8 +54,12 @@ def to_dataset(results: Mapping[str, tuple[Config, Trajectory, Summary]]) -> xr.
     """Stack the runs of several variants into one Dataset along ``variant``.
 
     Args:
-        results: ``{variant: (config, trajectory, summary)}``; trajectories and summaries
-            carry a leading seed axis. All variants must share the recording grid.
+        results: ``{variant: (config, trajectory, summary[, teachers])}``; trajectories and
+            summaries carry a leading seed axis. All variants must share the recording grid.
+            With teachers, they are stored once per variant (``teachers``: variant, target,
+            row, column; with a ``seed`` axis when drawn per seed). Recorded weights
+            (``record_weights=True``) are stored as ``weights_<field>`` (variant, seed,
+            t_weights, ...) on their own time grid ``t_weights``.
     """
     names = list(results)
     configs = [results[n][0] for n in names]
@@ -88,6 +93,7 @@ def to_dataset(results: Mapping[str, tuple[Config, Trajectory, Summary]]) -> xr.
         "gate_separation": (("variant", "seed"), stack(lambda tr, s: s.gate_separation)),
         "regime": (("variant", "seed"), stack(lambda tr, s: s.regime)),
     }
+    data.update(_weights_and_teachers(names, results))
     ds = xr.Dataset(
         data,
         coords={
@@ -106,6 +112,23 @@ def to_dataset(results: Mapping[str, tuple[Config, Trajectory, Summary]]) -> xr.
     ds.attrs.update(provenance())
     ds.attrs["config"] = json.dumps({n: c.to_dict() for n, c in zip(names, configs)}, sort_keys=True)
     return ds
+
+
+def _weights_and_teachers(names, results) -> dict:
+    """Recorded weights (one variable per student field) and the teachers, if present."""
+    out = {}
+    first = results[names[0]]
+    if first[1].weights is not None:
+        for field in dataclasses.fields(first[1].weights):
+            values = np.stack([np.asarray(getattr(results[n][1].weights, field.name)) for n in names])
+            extra = tuple(f"{field.name}_axis{i}" for i in range(values.ndim - 3))
+            out[f"weights_{field.name}"] = (("variant", "seed", "t_weights") + extra, values)
+        out["t_weights"] = ("t_weights", first[0].weight_save_times)
+    if len(first) > 3 and first[3] is not None:
+        teachers = np.stack([np.asarray(results[n][3]) for n in names])
+        dims = ("variant", "target", "row", "column") if teachers.ndim == 4 else ("variant", "seed", "target", "row", "column")
+        out["teachers"] = (dims, teachers)
+    return out
 
 
 def write_zarr(ds: xr.Dataset, path: str | os.PathLike) -> None:

@@ -3,6 +3,7 @@
 * ``ntajax phase-diagram`` — the main job: the flexible/forgetful phase diagram.
 * ``ntajax run PRESET`` — every variant of a preset (e.g. ``fig2``) → results.zarr, summary.png.
 * ``ntajax sweep SPEC`` — any sweep (preset or TOML) into a resumable zarr store.
+* ``ntajax figure NAME|all`` — regenerate a paper figure (compute, store, plot).
 """
 
 import argparse
@@ -10,7 +11,7 @@ import os
 import sys
 import time
 
-from ._config import TRACED_FIELDS, Config
+from ._config import TRACED_FIELDS
 from ._presets import PRESETS
 
 # Fields a user may change from the command line, with the type their value is parsed as.
@@ -98,6 +99,22 @@ def _build_parser() -> argparse.ArgumentParser:
     phase.add_argument("--sampled", action="store_true", help="sampled minibatch dynamics (B = 200) instead of the expected flow")
     phase.add_argument("--no-refine", action="store_true", help="skip the bisection refinement of the boundary")
     _cluster_options(phase)
+
+    from ._figure import add_figure_arguments
+
+    figure = sub.add_parser(
+        "figure",
+        help="regenerate paper figures (ntajax figure NAME ... | all)",
+        description=(
+            "Regenerate figures of the paper from scratch with its hyperparameters: simulate (results stored in "
+            "DIR/data, keyed by a hash of the full configuration, and reused when unchanged), then plot PNG and PDF "
+            "into DIR and print each figure's headline number. NAME is one of the registered figures "
+            "(ntajax figure --list) or 'all'."
+        ),
+    )
+    figure.add_argument("names", nargs="*", metavar="NAME", help="figure names, or 'all'")
+    figure.add_argument("--list", action="store_true", help="list the figures and exit")
+    add_figure_arguments(figure)
     return parser
 
 
@@ -116,34 +133,17 @@ def _variants(preset: str, changes: dict):
     return {name: v._replace(config=v.config.replace(**changes)) for name, v in variants.items()}
 
 
-def _chunks_for(config: Config, target: int = 10) -> int:
-    intervals = config.n_save - 1
-    return max(d for d in range(1, target + 1) if intervals % d == 0)
-
-
 def command_run(args) -> int:
     import jax
-    from tqdm.auto import tqdm
 
+    from ._experiment import run_variants
     from ._plotting import summary_figure
-    from ._run import run_chunked
     from ._store import to_dataset, write_zarr
-    from ._summary import summarise
 
     variants = _variants(args.preset, parse_assignments(args.assignments))  # validates before any work
-    key = jax.random.key(args.seed)
-    results = {}
     start = time.perf_counter()
-    total = sum(_chunks_for(v.config) for v in variants.values())
-    with tqdm(total=total, desc=f"ntajax run {args.preset}", unit="chunk", disable=args.no_progress) as bar:
-        for name, variant in variants.items():
-            bar.set_postfix_str(name)
-            config = variant.config
-            trajectory = run_chunked(
-                config, key, n_chunks=_chunks_for(config), teachers=variant.teachers, init=variant.init,
-                progress=lambda i: bar.update(1),
-            )
-            results[name] = (config, trajectory, summarise(config, trajectory))
+    results = run_variants(variants, jax.random.key(args.seed), progress=not args.no_progress,
+                           description=f"ntajax run {args.preset}")
     elapsed = time.perf_counter() - start
     ds = to_dataset(results)
     os.makedirs(args.out, exist_ok=True)
@@ -220,6 +220,31 @@ def command_phase_diagram(args) -> int:
     return 0
 
 
+def command_figure(args) -> int:
+    from ._figure import context_from_args, load_figure, make_figure, report
+
+    import figures
+
+    if args.list or not args.names:
+        for name in figures.FIGURES:
+            try:
+                title = load_figure(name).TITLE
+            except ValueError:
+                title = "(script missing)"
+            print(f"{name:<16} {title}")
+        return 0
+    names = list(figures.FIGURES) if args.names == ["all"] else args.names
+    for name in names:
+        if name not in figures.FIGURES:
+            raise ValueError(f"unknown figure {name!r}; choose from: {', '.join(figures.FIGURES)} or 'all'.")
+    ctx = context_from_args(args)
+    start = time.perf_counter()
+    for name in names:
+        print(report(make_figure(name, ctx)), flush=True)
+    print(f"{len(names)} figure(s) in {time.perf_counter() - start:.1f} s → {ctx.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -238,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             return command_sweep(args)
         if args.command == "phase-diagram":
             return command_phase_diagram(args)
+        if args.command == "figure":
+            return command_figure(args)
         return command_run(args)
     except (ValueError, TypeError) as error:
         print(f"ntajax: error: {error}", file=sys.stderr)
