@@ -100,6 +100,9 @@ class Config(eqx.Module):
         teachers: a :class:`TeacherSet`; default rotated orthogonal teachers, s = 1/√d_in.
         n_blocks: length of per-block outputs; default ⌈t_total/block_length⌉. A sweep
             over block lengths sets it to the largest count.
+        dtype: ``"float32"`` (default) or ``"float64"``; float64 runs inside
+            ``jax.enable_x64(True)`` (scoped to the call, no global state), with the traced
+            fields, teachers and initial state cast to it (MODEL §5.2, precision).
         record_weights: also record the full weights (the whole student) ...
         weights_every: ... at every ``weights_every``-th save point (t = 0 and t_total always
             included); must divide n_save − 1. Coarser than the other records, to bound memory.
@@ -131,6 +134,7 @@ class Config(eqx.Module):
     curriculum: Curriculum | None = eqx.field(static=True, default=None)
     teachers: TeacherSet = eqx.field(static=True, default=OrthogonalTeachers())
     n_blocks: int | None = eqx.field(static=True, default=None)
+    dtype: str = eqx.field(static=True, default="float32")
     record_weights: bool = eqx.field(static=True, default=False)
     weights_every: int = eqx.field(static=True, default=1)
     # traced hyperparameters
@@ -160,6 +164,17 @@ class Config(eqx.Module):
     def save_times(self) -> np.ndarray:
         """Recorded times j·save_every·dt, shape (n_save,)."""
         return np.arange(self.n_save) * self.save_every * self.dt
+
+    @property
+    def float_dtype(self):
+        """The floating-point dtype of the simulation (``jnp.float32`` or ``jnp.float64``)."""
+        return jnp.float64 if self.dtype == "float64" else jnp.float32
+
+    def cast(self) -> "Config":
+        """This config with its traced float leaves in :attr:`float_dtype` (call under
+        ``jax.enable_x64`` for float64)."""
+        dtype = self.float_dtype
+        return jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, self)
 
     @property
     def weight_save_times(self) -> np.ndarray:
@@ -235,6 +250,8 @@ class Config(eqx.Module):
                 raise ValueError(f"{name}={value!r} must be a positive integer.")
         if self.student not in STUDENTS:
             raise ValueError(f"student={self.student!r} is not a student kind; use one of {sorted(STUDENTS)}.")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype={self.dtype!r} must be 'float32' or 'float64'.")
         if self.norm_order not in (1, 2):
             raise ValueError(f"norm_order={self.norm_order!r} must be 1 or 2 (the k of ‖c‖_k, MODEL §4.2).")
         if self.student == "gated" and self.n_paths < 1:

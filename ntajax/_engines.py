@@ -81,7 +81,7 @@ class EulerScan(Engine):
         last_step = start_step + config.n_steps - 1
 
         def step_time(i):
-            return i.astype(jnp.float32) * dt
+            return i.astype(config.float_dtype) * dt
 
         def weights_at(i):
             block = block_of_step(i, config.block_length, dt, config.compat_block_steps)
@@ -192,7 +192,7 @@ class Diffrax(Engine):
         n_targets = teachers.shape[0]
         switches = switch_times(config.block_length, config.block_count)
         steps = start_step + jnp.arange(config.n_save, dtype=jnp.int32) * config.save_every
-        save_times = steps.astype(jnp.float32) * config.dt
+        save_times = steps.astype(config.float_dtype) * config.dt
         t0 = save_times[0]
         t_total = save_times[-1]
 
@@ -207,13 +207,13 @@ class Diffrax(Engine):
                          teachers=teachers, input_covariance=None, config=config)
             # diffrax pre-fills its output buffers with inf, which cannot be cast to int:
             # carry the integer records as floats through the solve.
-            return {k: v.astype(jnp.float32) if k in _INT_RECORDS else v for k, v in rec.items()}
+            return {k: v.astype(config.float_dtype) if k in _INT_RECORDS else v for k, v in rec.items()}
 
         subs = [diffrax.SubSaveAt(ts=save_times, fn=save_fn), diffrax.SubSaveAt(t1=True)]
         if config.record_weights:
             subs.append(diffrax.SubSaveAt(ts=save_times[:: config.weights_every]))
         if isinstance(self.stepsize_controller, diffrax.ConstantStepSize):
-            grid = (start_step + jnp.arange(config.n_steps + 1, dtype=jnp.int32)).astype(jnp.float32) * config.dt
+            grid = (start_step + jnp.arange(config.n_steps + 1, dtype=jnp.int32)).astype(config.float_dtype) * config.dt
             controller, dt0 = diffrax.StepTo(ts=grid), None
         else:
             controller = diffrax.ClipStepSizeController(self.stepsize_controller, jump_ts=switches)

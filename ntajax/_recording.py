@@ -36,12 +36,12 @@ def record(
     paths = student.path_weights()
     minibatch = jnp.nan if input_covariance is None else task_loss(w_eff, target, input_covariance)
     out = dict(
-        t=jnp.asarray(t, jnp.float32),
+        t=jnp.asarray(t, config.float_dtype),
         block=jnp.asarray(block, jnp.int32),
         task=jnp.argmax(weights).astype(jnp.int32),
         loss=task_loss(w_eff, target),
         closing_loss=task_loss(w_eff, target_from_weights(previous_weights, teachers)),
-        minibatch_loss=jnp.asarray(minibatch, jnp.float32),
+        minibatch_loss=jnp.asarray(minibatch, config.float_dtype),
         gates=student.gate_vector(),
         path_norms=jnp.sqrt(jnp.sum(paths**2, axis=(1, 2))),
         similarity=similarity_matrix(teachers[: config.n_teachers], paths),

@@ -36,15 +36,20 @@ def simulate(
     """Simulate ONE seed: pure and unjitted, for use under your own ``jit``/``vmap``.
 
     Args:
-        config: the simulation config.
+        config: the simulation config (float64 configs need ``jax.enable_x64(True)`` around
+            the call; :func:`run` does this itself).
         key: this seed's key (split into init and data keys).
         teachers: (M + M_c, d_out, d_in) teacher matrices.
         init: initial student; default :meth:`Student.initialise` from the init key.
         start_step: absolute index of the first step (continuing a run chunk by chunk).
     """
     init_key, data_key = jax.random.split(_as_key(key))
+    config = config.cast()
+    dtype = config.float_dtype
     if init is None:
         init = config.student_class.initialise(config, key=init_key)
+    init = jax.tree.map(lambda x: jnp.asarray(x, dtype) if eqx.is_inexact_array(x) else x, init)
+    teachers = jnp.asarray(teachers, dtype)
     return config.engine.solve(config, teachers=teachers, init=init, data_key=data_key, start_step=start_step)
 
 
@@ -135,9 +140,13 @@ def run(
     init_axis = None if init is None else _check_init(config, init)
     if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
         raise ValueError(f"start_step={start_step!r} must be a non-negative integer.")
-    return _run(
-        config, key, jnp.asarray(teachers, jnp.float32), init, teacher_axis, init_axis, jnp.int32(start_step)
-    )
+    with precision(config):
+        return _run(config, key, jnp.asarray(teachers), init, teacher_axis, init_axis, jnp.int32(start_step))
+
+
+def precision(config: Config):
+    """Context manager enabling 64-bit JAX for a float64 config (a no-op context for float32)."""
+    return jax.enable_x64(config.dtype == "float64")
 
 
 def compile_count() -> int:
@@ -180,7 +189,8 @@ def run_chunked(
         pieces.append(piece)
         if progress is not None:
             progress(i)
-    return _concatenate(pieces)
+    with precision(config):
+        return _concatenate(pieces)
 
 
 def _concatenate(pieces: list[Trajectory]) -> Trajectory:
