@@ -4,7 +4,7 @@ from ._clock import block_bounds, count_blocks, original_block_steps, original_s
 from ._config import Config, NtajaxWarning, TRACED_FIELDS
 from ._curriculum import SCHEDULE_NAMES, Blocked, Curriculum, Interleaved, Smooth, schedule
 from ._dynamics import ode_vector_field, velocity
-from ._engines import Diffrax, Engine, EulerScan
+from ._engines import Diffrax, Engine, EulerScan, SubspaceScan
 from ._gradient import ExpectedGradient, GradientMode, SampledGradient
 from ._losses import column_norm_penalty, gate_regulariser, regulariser, task_loss, total_loss
 from ._run import make_teachers, run, seed_keys, simulate
@@ -49,6 +49,7 @@ __all__ = [
     "Smooth",
     "Status",
     "Student",
+    "SubspaceScan",
     "Summary",
     "Sweep",
     "TRACED_FIELDS",

@@ -27,7 +27,7 @@ from jaxtyping import Array, Float, Int
 
 from . import _clock
 from ._curriculum import Blocked, Curriculum, Interleaved
-from ._engines import ENGINES, Diffrax, Engine
+from ._engines import ENGINES, Diffrax, Engine, SubspaceScan
 from ._gradient import GRADIENT_MODES, GradientMode
 from ._students import STUDENTS, Student
 from ._teacher_sets import OrthogonalTeachers, TeacherSet
@@ -94,8 +94,9 @@ class Config(eqx.Module):
         n_seeds: seeds run side by side by :func:`ntajax.run`.
         norm_order: k of the gate-norm regulariser, 1 or 2.
         gradient: ``"sampled"``, ``"expected"`` or a :class:`GradientMode`.
-        engine: ``"scan"`` (Euler ``lax.scan``), ``"diffrax"`` (adaptive ODE) or an
-            :class:`Engine` object.
+        engine: ``"scan"`` (Euler ``lax.scan``), ``"subspace"`` (the same Euler scan of the
+            expected flow in exact reduced coordinates; gated and per-neuron students, λ_W = 0),
+            ``"diffrax"`` (adaptive ODE) or an :class:`Engine` object.
         curriculum: a :class:`Curriculum`; default A, B, A, B, … over the base teachers.
         teachers: a :class:`TeacherSet`; default rotated orthogonal teachers, s = 1/√d_in.
         n_blocks: length of per-block outputs; default ⌈t_total/block_length⌉. A sweep
@@ -342,6 +343,21 @@ class Config(eqx.Module):
                 raise ValueError("engine='diffrax' integrates the expected-gradient flow: set gradient='expected'.")
             if schedule.is_stochastic:
                 raise ValueError("engine='diffrax' needs a deterministic curriculum; Interleaved(per='step') is random.")
+        if isinstance(self.engine, SubspaceScan):
+            from ._frames import SUBSPACE_FRAMES
+
+            if self.gradient.is_sampled:
+                raise ValueError("engine='subspace' integrates the expected-gradient flow: set gradient='expected'.")
+            if self.student not in SUBSPACE_FRAMES:
+                raise ValueError(
+                    f"engine='subspace' supports students {sorted(SUBSPACE_FRAMES)}, not {self.student!r}; use engine='scan'."
+                )
+            lambda_w = _concrete(self.lambda_w)
+            if lambda_w is not None and lambda_w != 0:
+                raise ValueError(
+                    f"engine='subspace' needs lambda_w = 0, got {lambda_w:.6g}: the W column penalty moves weights out of "
+                    "the invariant subspace. Use engine='scan'."
+                )
         if isinstance(schedule, Interleaved) and schedule.per == "sample" and self.gradient.is_sampled:
             raise ValueError(
                 "Interleaved(per='sample') is defined for gradient='expected' only; "

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._clock import block_of_step, block_of_time, switch_times
-from ._dynamics import curriculum_weights, ode_vector_field, target_from_weights, velocity
+from ._dynamics import curriculum_weights, ode_vector_field
+from ._frames import SUBSPACE_FRAMES, Frame, FullFrame
 from ._recording import record
 from ._trajectory import Status, Trajectory
 
@@ -58,26 +59,42 @@ def _to_trajectory(records: dict, final, status, weights=None) -> Trajectory:
     return Trajectory(weights=weights, final=final, status=status, **records)
 
 
+def _largest_divisor(n: int, limit: int) -> int:
+    """The largest divisor of ``n`` that is ≤ ``limit`` (at least 1)."""
+    return max(d for d in range(1, max(1, min(n, limit)) + 1) if n % d == 0)
+
+
 class EulerScan(Engine):
     """Euler steps in a ``lax.scan`` (MODEL §5.2): sampled or expected gradients.
 
+    The scan runs over recording intervals: each interval records the state before its
+    first step (MODEL §5.5) and then takes ``save_every`` steps, so no step carries a
+    branch and memory does not grow with the number of steps.
+
     Args:
         unroll: steps unrolled per scan iteration (speed only; results are identical).
-        rng_batch: steps per scan block; in sampled mode the random inputs of a block are
-            drawn in one vectorised call (speed only: every step still uses its own key
+        rng_batch: in sampled mode, the random inputs of up to this many consecutive steps
+            are drawn in one vectorised call (speed only: every step still uses its own key
             ``fold_in(data_key, i)``, so results do not depend on it).
     """
 
     unroll: int = 8
     rng_batch: int = 64
 
+    def frame(self, config, teachers, init) -> Frame:
+        """The coordinates the scan integrates in (the student itself here)."""
+        del config, init
+        return FullFrame(teachers=teachers)
+
     def solve(self, config, *, teachers, init, data_key, start_step=0):
         start_step = jnp.asarray(start_step, jnp.int32)
         schedule_key, batch_key = jax.random.split(data_key)
+        frame = self.frame(config, teachers, init)
         n_targets = teachers.shape[0]
         dt = config.dt
         mode = config.gradient
         every = config.save_every
+        n_intervals = config.n_save - 1
         last_step = start_step + config.n_steps - 1
 
         def step_time(i):
@@ -91,74 +108,99 @@ class EulerScan(Engine):
         def covariance_at(i):
             return mode.input_covariance(jax.random.fold_in(batch_key, i), config.d_in, config.batch_size)
 
-        def record_at(student, i, covariance):
+        def draw(first, n):
+            """Input covariances of steps first … first + n − 1, (n, d_in, d_in), or None."""
+            if not mode.is_sampled:
+                return None
+            return jax.vmap(covariance_at)(first + jnp.arange(n, dtype=jnp.int32))
+
+        def record_at(state, i, covariance):
             # The final record (i = last_step + 1) closes the last simulated block: label it
             # with that block's task rather than with a block that is never simulated.
             block, w = weights_at(jnp.minimum(i, last_step))
             _, previous = weights_at(jnp.maximum(i - 1, 0))
-            return record(
-                student, t=step_time(i), block=block, weights=w, previous_weights=previous, teachers=teachers,
-                input_covariance=covariance, config=config,
-            )
+            return frame.record(state, t=step_time(i), block=block, weights=w, previous_weights=previous,
+                                input_covariance=covariance, config=config)
 
-        def write(buffer, index, rec):
-            return jax.tree.map(lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, index, 0), buffer, rec)
-
-        weights_every = every * config.weights_every  # steps between full-weight records
-
-        def euler_step(carry, step_and_covariance):
-            student, buffer = carry
+        def euler_step(state, step_and_covariance):
             i, covariance = step_and_covariance
-            offset = i - start_step
-            # Record the state before this step's update every `every` steps. The predicate
-            # is the same for all seeds, so under vmap this stays a real branch.
-            records, weights = buffer
-            records = jax.lax.cond(
-                offset % every == 0,
-                lambda b: write(b, offset // every, record_at(student, i, covariance)),
-                lambda b: b,
-                records,
-            )
-            if weights is not None:
-                weights = jax.lax.cond(
-                    offset % weights_every == 0,
-                    lambda b: write(b, offset // weights_every, student),
-                    lambda b: b,
-                    weights,
-                )
-            buffer = (records, weights)
             _, w = weights_at(i)
-            v = velocity(student, target_from_weights(w, teachers), covariance, config)
-            return (jax.tree.map(lambda y, dy: y + dt * dy, student, v), buffer), None
+            v = frame.velocity(state, w, covariance, config)
+            return jax.tree.map(lambda y, dy: y + dt * dy, state, v), None
 
-        def steps_block(size):
-            # The random inputs of `size` consecutive steps are drawn in one vectorised call;
-            # each step still uses its own key fold_in(batch_key, i), so the stream does not
-            # depend on the blocking.
-            def run_block(carry, first):
-                steps = first + jnp.arange(size, dtype=jnp.int32)
-                covariances = jax.vmap(covariance_at)(steps) if mode.is_sampled else None
-                carry, _ = jax.lax.scan(euler_step, carry, (steps, covariances), unroll=min(self.unroll, size))
-                return carry, None
+        def run_steps(state, first, covariances, n):
+            steps = first + jnp.arange(n, dtype=jnp.int32)
+            state, _ = jax.lax.scan(euler_step, state, (steps, covariances), unroll=min(self.unroll, n))
+            return state
 
-            return run_block
+        # Intervals are grouped so that the random inputs of a group are drawn at once; an
+        # interval longer than rng_batch draws its inputs in sub-blocks instead.
+        if every <= self.rng_batch:
+            group, sub = _largest_divisor(n_intervals, max(1, self.rng_batch // every)), every
+        else:
+            group, sub = 1, _largest_divisor(every, self.rng_batch)
 
-        template = jax.eval_shape(lambda s: record_at(s, start_step, covariance_at(start_step)), init)
-        buffer = jax.tree.map(lambda x: jnp.zeros((config.n_save, *x.shape), x.dtype), template)
+        def save_point(state, i, covariance):
+            """What the scan stores for the save point at step i: the record itself, or the
+            state (records then come from one vectorised pass after the scan)."""
+            return record_at(state, i, covariance) if frame.records_in_loop else state
+
+        def interval(state, first, covariances):
+            if sub == every:  # the interval's inputs were drawn with its group
+                first_covariance = None if covariances is None else covariances[0]
+                return run_steps(state, first, covariances, every), save_point(state, first, first_covariance)
+            rec = save_point(state, first, None if not mode.is_sampled or not frame.records_in_loop else covariance_at(first))
+
+            def sub_block(state, k):
+                start = first + k * sub
+                return run_steps(state, start, draw(start, sub), sub), None
+
+            state, _ = jax.lax.scan(sub_block, state, jnp.arange(every // sub, dtype=jnp.int32))
+            return state, rec
+
+        record_weights = config.record_weights
         n_weight_saves = len(config.weight_save_times)
+
+        def write(buffer, index, value):
+            return jax.tree.map(lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, index, 0), buffer, value)
+
+        def group_body(carry, g):
+            first = start_step + g * (group * every)
+            drawn = draw(first, group * every) if sub == every else None
+            if drawn is not None:
+                drawn = drawn.reshape(group, every, *drawn.shape[1:])
+
+            def one(carry, j):
+                state, weights = carry
+                index = g * group + j
+                if record_weights:
+                    weights = jax.lax.cond(
+                        index % config.weights_every == 0,
+                        lambda b: write(b, index // config.weights_every, frame.decode(state)),
+                        lambda b: b,
+                        weights,
+                    )
+                state, rec = interval(state, first + j * every, None if drawn is None else drawn[j])
+                return (state, weights), rec
+
+            return jax.lax.scan(one, carry, jnp.arange(group, dtype=jnp.int32))
+
+        state = frame.encode(init)
         weight_buffer = (
-            jax.tree.map(lambda x: jnp.zeros((n_weight_saves, *x.shape), x.dtype), init) if config.record_weights else None
+            jax.tree.map(lambda x: jnp.zeros((n_weight_saves, *x.shape), x.dtype), init) if record_weights else None
         )
-        buffer = (buffer, weight_buffer)
-        size = min(self.rng_batch, config.n_steps)
-        n_full, remainder = divmod(config.n_steps, size)
-        carry = (init, buffer)
-        carry, _ = jax.lax.scan(steps_block(size), carry, start_step + size * jnp.arange(n_full, dtype=jnp.int32))
-        if remainder:
-            carry, _ = steps_block(remainder)(carry, start_step + size * n_full)
-        final, (buffer, weight_buffer) = carry
+        (state, weight_buffer), records = jax.lax.scan(
+            group_body, (state, weight_buffer), jnp.arange(n_intervals // group, dtype=jnp.int32)
+        )
         end = start_step + config.n_steps
-        records = write(buffer, config.n_save - 1, record_at(final, end, covariance_at(end)))
+        last = save_point(state, end, None if not mode.is_sampled else covariance_at(end))
+        records = jax.tree.map(
+            lambda r, x: jnp.concatenate([r.reshape(n_intervals, *r.shape[2:]), x[None]]), records, last
+        )
+        if not frame.records_in_loop:
+            steps = start_step + every * jnp.arange(config.n_save, dtype=jnp.int32)
+            records = jax.vmap(lambda st, i: record_at(st, i, None))(records, steps)
+        final = frame.decode(state)
         if weight_buffer is not None:
             weight_buffer = write(weight_buffer, n_weight_saves - 1, final)
         ok = _finite(final) & jnp.all(jnp.isfinite(records["loss"]))
@@ -166,6 +208,26 @@ class EulerScan(Engine):
         if not config.schedule.is_blocked:
             records["block"] = jnp.full_like(records["block"], -1)
         return _to_trajectory(records, final, status, weight_buffer)
+
+
+class SubspaceScan(EulerScan):
+    """The Euler scan of the expected-gradient flow in exact reduced coordinates.
+
+    For the gated and per-neuron students with λ_W = 0, every path stays in the span of the
+    targets and the initial weights (see :mod:`ntajax._frames`), so the scan integrates K =
+    M_total + P coefficients per path (per row for per-neuron gating) instead of d_out·d_in
+    weights. The iterates equal :class:`EulerScan`'s up to floating-point rounding and the
+    :class:`Trajectory` is the same; only ``gradient="expected"`` is supported.
+    """
+
+    def frame(self, config, teachers, init) -> Frame:
+        if config.gradient.is_sampled:
+            raise ValueError("engine='subspace' integrates the expected-gradient flow: set gradient='expected'.")
+        if config.student not in SUBSPACE_FRAMES:
+            raise ValueError(
+                f"engine='subspace' supports students {sorted(SUBSPACE_FRAMES)}, not {config.student!r}; use engine='scan'."
+            )
+        return SUBSPACE_FRAMES[config.student].build(config, teachers, init)
 
 
 class Diffrax(Engine):
@@ -251,4 +313,4 @@ class Diffrax(Engine):
         return _to_trajectory(records, final, status, weights)
 
 
-ENGINES: dict[str, Engine] = {"scan": EulerScan(), "diffrax": Diffrax()}
+ENGINES: dict[str, Engine] = {"scan": EulerScan(), "subspace": SubspaceScan(), "diffrax": Diffrax()}
