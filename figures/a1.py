@@ -52,7 +52,12 @@ def toy_assignment(tds) -> np.ndarray:
 
 
 def full_sv(full, variant: str) -> tuple[np.ndarray, np.ndarray]:
-    """Recorded weight times and √d_in·s^p_α of the leading two modes, (seed, T_w, P, 2)."""
+    """Recorded weight times and √d_in·s^p_α of the leading two modes, (seed, T_w, P, 2).
+
+    Read from ``sv_magnitude`` when the store holds it (A16), else computed from ``weights_W``.
+    """
+    if "sv_magnitude" in full:
+        return full["t"].values, full["sv_magnitude"].sel(variant=variant).values
     W = full["weights_W"].sel(variant=variant).values
     scale = float(np.sqrt(np.mean(full["teachers"].sel(variant=variant).values[0] ** 2) * full.sizes["column"]))
     sv = np.stack([np.asarray(metrics.singular_value_magnitudes(W[s], scale, 2)) for s in range(W.shape[0])])
