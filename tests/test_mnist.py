@@ -46,7 +46,7 @@ def shipped():
 
 @pytest.fixture(scope="session")
 def tiny_features(shipped, tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "mnist_cache"
+    cache = tmp_path_factory.getbasetemp() / "ntajax_cache" / "mnist"  # shared with test_mnist_readout.py
     return nm.mnist_features(shipped, TINY_CNN, cache_dir=cache), cache
 
 
