@@ -100,7 +100,7 @@ def headline(data: dict) -> str:
     parts = []
     for variant in ds["variant"].values:
         mean, reached = switch_steps(ds, str(variant))
-        steps = "never reached" if not np.isfinite(mean) else f"{mean:.0f} steps ({reached:.0%} of seed-blocks reached)"
+        steps = "never reached" if not np.isfinite(mean) else f"{mean:.1f} steps ({reached:.0%} of seed-blocks reached)"
         parts.append(f"{variant} {steps}")
     cnn = json.loads(ds.attrs["features"])["cnn_test_accuracy"]
     return (f"steps to test accuracy > {float(ds.attrs['threshold']):.2f} after switches (blocks ≥ {FIRST_SETTLED_BLOCK}, "
@@ -108,7 +108,8 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    return figure_main(__name__, argv)
+    """``python -m figures.fig7 [--data DIR] [--quick] [--out DIR]``; ``--data`` sets ``$NTAJAX_MNIST_DIR``."""
+    return figure_main(__name__, fig7_sweep.take_data_option(argv))
 
 
 if __name__ == "__main__":

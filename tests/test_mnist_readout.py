@@ -278,3 +278,12 @@ def test_fig7_tiny_writes_png_and_reuses_its_store(features, tmp_path, tmp_path_
     assert ds.sizes["seed"] == 2 and ds.sizes["block"] == 4 and ds.sizes["t"] == 121
     assert json.loads(ds.attrs["features"])["key"] == features.key
     assert ds.attrs["n_test"] == 2000 and ds.attrs["record_every"] == 10
+
+
+def test_data_option_reaches_the_loader_through_the_environment(tmp_path, monkeypatch):
+    from sweeps import fig7 as sweep
+
+    monkeypatch.setenv("NTAJAX_MNIST_DIR", "placeholder")  # restored after the test
+    rest = sweep.take_data_option(["--size", "tiny", "--data", str(tmp_path), "--out", "x"])
+    assert rest == ["--size", "tiny", "--out", "x"]
+    assert _idx.resolve_data_dir() == tmp_path

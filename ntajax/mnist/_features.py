@@ -77,6 +77,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache file is an ordinary readable file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
