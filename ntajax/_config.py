@@ -47,6 +47,8 @@ TRACED_FIELDS: tuple[str, ...] = (
     "lambda_w",
     "block_length",
     "init_scale",
+    "lambda_ewc",
+    "ewc_decay",
 )
 
 
@@ -114,6 +116,8 @@ class Config(eqx.Module):
         lambda_norm, lambda_nonneg, lambda_w: clean regulariser coefficients (§4.2).
         block_length: τ_B; block k starts at k·τ_B (§6.4).
         init_scale: σ₀; weights start with std σ₀/√d_in (§5.3).
+        lambda_ewc, ewc_decay: strength λ_EWC and online decay γ of the continual-learning
+            penalties (MODEL §9); used only by engines that implement them.
         compat_block_steps: [compat] the original's steps per block ⌊τ_B/dt⌋ (see
             :meth:`with_original_clock`); ``None`` is the exact clean clock.
     """
@@ -148,6 +152,8 @@ class Config(eqx.Module):
     lambda_w: Float[Array, ""] = eqx.field(default=0.0, converter=_traced)
     block_length: Float[Array, ""] = eqx.field(default=1.0, converter=_traced)
     init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=_traced)
+    lambda_ewc: Float[Array, ""] = eqx.field(default=0.0, converter=_traced)
+    ewc_decay: Float[Array, ""] = eqx.field(default=1.0, converter=_traced)
     compat_block_steps: Int[Array, ""] | None = None
 
     # ------------------------------------------------------------------ derived values
@@ -298,9 +304,11 @@ class Config(eqx.Module):
         for name in ("tau_w", "tau_c", "tau_w1", "tau_w2", "block_length"):
             if values[name] is not None and values[name] <= 0:
                 raise ValueError(f"{name}={values[name]:.7g} must be positive.")
-        for name in ("lambda_norm", "lambda_nonneg", "lambda_w", "init_scale"):
+        for name in ("lambda_norm", "lambda_nonneg", "lambda_w", "init_scale", "lambda_ewc"):
             if values[name] is not None and values[name] < 0:
                 raise ValueError(f"{name}={values[name]:.7g} must be non-negative.")
+        if values["ewc_decay"] is not None and not 0 <= values["ewc_decay"] <= 1:
+            raise ValueError(f"ewc_decay={values['ewc_decay']:.7g} must lie in [0, 1] (γ of online EWC, MODEL §9).")
         if values["block_length"] is not None and values["block_length"] < self.dt * (1 - 1e-6):
             raise ValueError(
                 f"block_length={values['block_length']:.7g} is shorter than one step dt={self.dt}; use block_length ≥ dt."

@@ -124,7 +124,9 @@ class EulerScan(Engine):
 
         def euler_step(state, step_and_covariance):
             i, covariance = step_and_covariance
-            _, w = weights_at(i)
+            block, w = weights_at(i)
+            previous_block = block_of_step(i - 1, config.block_length, dt, config.compat_block_steps)
+            state = frame.before_step(state, block=block, previous_block=previous_block, config=config)
             v = frame.velocity(state, w, covariance, config)
             return jax.tree.map(lambda y, dy: y + dt * dy, state, v), None
 

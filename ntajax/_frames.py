@@ -62,6 +62,13 @@ class Frame(eqx.Module):
     def velocity(self, state, weights: Float[Array, " n_targets"], input_covariance, config: "Config"):
         """dθ/dt in these coordinates for curriculum weights ``weights`` (MODEL §5.1)."""
 
+    def before_step(self, state, *, block, previous_block, config: "Config"):
+        """Hook called before every Euler step with the step's block index and that of the
+        previous step (they differ at a block switch); returns the state to step from.
+        The default does nothing; continual-learning methods refresh anchors here (§9)."""
+        del block, previous_block, config
+        return state
+
     @abc.abstractmethod
     def record(self, state, *, t, block, weights, previous_weights, input_covariance, config: "Config") -> dict:
         """The save-point record of :func:`ntajax._recording.record`, from the scan state."""

@@ -41,28 +41,45 @@ class ExpectedGradient(GradientMode):
         return None
 
 
-def gamma_marsaglia_tsang(key: PRNGKeyArray, alpha: Float[Array, "..."]) -> Float[Array, "..."]:
+def _marsaglia_tsang_candidate(alpha, x, u):
+    """One Marsaglia–Tsang candidate d·v for Gamma(α, 1) from x ~ N(0, 1), u ~ U(0, 1), and
+    whether it is accepted."""
+    d = alpha - 1.0 / 3.0
+    c = 1.0 / jnp.sqrt(9.0 * d)
+    v = (1.0 + c * x) ** 3
+    positive = v > 0
+    log_v = jnp.log(jnp.where(positive, v, 1.0))
+    accept = positive & (jnp.log(u) < 0.5 * x * x + d - d * v + d * log_v)
+    return d * v, accept
+
+
+def gamma_marsaglia_tsang(
+    key: PRNGKeyArray, alpha: Float[Array, "..."], first_normal=None, first_uniform=None
+) -> Float[Array, "..."]:
     """Gamma(α, 1) variates for α ≥ 1 by Marsaglia & Tsang's (2000) squeeze method.
 
     Exact in law: a rejected candidate is redrawn (keys ``fold_in(key, attempt)``). For the
     large α of a Wishart diagonal (α ≈ B/2) acceptance exceeds 99.9 %, so the redraw loop
     almost never runs; this is several times faster than ``jax.random.gamma``'s per-element
     loop on CPU.
+
+    Args:
+        key: key of the draws (of the redraws only, when the first draws are given).
+        alpha: shape parameters α ≥ 1.
+        first_normal, first_uniform: optional N(0, 1) and U(0, 1) draws (shape of ``alpha``)
+            for the first attempt, so a caller can draw them together with other numbers.
     """
-    d = alpha - 1.0 / 3.0
-    c = 1.0 / jnp.sqrt(9.0 * d)
 
     def attempt(k):
         k_normal, k_uniform = jax.random.split(k)
-        x = jax.random.normal(k_normal, alpha.shape)
-        u = jax.random.uniform(k_uniform, alpha.shape)
-        v = (1.0 + c * x) ** 3
-        positive = v > 0
-        log_v = jnp.log(jnp.where(positive, v, 1.0))
-        accept = positive & (jnp.log(u) < 0.5 * x * x + d - d * v + d * log_v)
-        return d * v, accept
+        x = jax.random.normal(k_normal, alpha.shape, alpha.dtype)
+        u = jax.random.uniform(k_uniform, alpha.shape, alpha.dtype)
+        return _marsaglia_tsang_candidate(alpha, x, u)
 
-    value, accepted = attempt(jax.random.fold_in(key, 0))
+    if first_normal is None:
+        value, accepted = attempt(jax.random.fold_in(key, 0))
+    else:
+        value, accepted = _marsaglia_tsang_candidate(alpha, first_normal, first_uniform)
 
     def redraw(state):
         value, accepted, n = state
@@ -73,19 +90,40 @@ def gamma_marsaglia_tsang(key: PRNGKeyArray, alpha: Float[Array, "..."]) -> Floa
     return value
 
 
-def wishart_covariance(key: PRNGKeyArray, d_in: int, batch_size: int) -> Float[Array, "d_in d_in"]:
-    """Σ̂ = XᵀX/B for X with i.i.d. N(0, 1) entries, drawn via Bartlett's decomposition.
+def _fill_lower(x: Float[Array, " m"], n: int) -> Float[Array, "n n"]:
+    """Place the m = n(n+1)/2 entries of ``x`` in the lower triangle of an n×n matrix, each once.
+
+    A reshape of [x[n:], reverse(x)] keeps every entry of x exactly once on or below the
+    diagonal; it is a fixed bijection built from a concatenation, a reshape and a select,
+    which XLA fuses into one loop (a scatter or gather is several times slower on CPU).
+    """
+    return jnp.tril(jnp.concatenate([x[n:], x[::-1]]).reshape(n, n))
+
+
+def wishart_factor(key: PRNGKeyArray, d_in: int, batch_size: int, dtype=jnp.float32) -> Float[Array, "d_in d_in"]:
+    """A lower-triangular F with F Fᵀ distributed as Σ̂ = XᵀX/B (Bartlett's decomposition).
 
     XᵀX ~ Wishart_d(I, B) equals A Aᵀ in law, where A is lower triangular with
-    A_ii = √χ²_{B−i} (i = 0 … d−1) and A_ij ~ N(0, 1) below the diagonal. Requires B > d
-    (χ²_ν = 2·Gamma(ν/2) with ν/2 ≥ 1).
+    A_ii = √χ²_{B−i} (i = 0 … d−1) and A_ij ~ N(0, 1) below the diagonal; F = A/√B. Exactly
+    d(d+1)/2 normals and d uniforms are drawn: the d normals that land on the diagonal are the
+    normal draws of the χ² candidates (Marsaglia–Tsang; a rejected candidate, probability
+    < 10⁻³ at B = 200, is redrawn). Requires B > d (χ²_ν = 2·Gamma(ν/2) with ν/2 ≥ 1).
     """
-    k_diag, k_low = jax.random.split(key)
-    dof = batch_size - jnp.arange(d_in, dtype=jnp.float32)
-    diag = jnp.sqrt(2.0 * gamma_marsaglia_tsang(k_diag, dof / 2))
-    lower = jnp.tril(jax.random.normal(k_low, (d_in, d_in)), k=-1)
-    a = lower + jnp.diag(diag)
-    return (a @ a.T) / batch_size
+    k_normal, k_uniform, k_redraw = jax.random.split(key, 3)
+    lower = _fill_lower(jax.random.normal(k_normal, (d_in * (d_in + 1) // 2,), dtype), d_in)
+    on_diagonal = lower.reshape(-1)[:: d_in + 1]
+    uniforms = jax.random.uniform(k_uniform, (d_in,), dtype)
+    dof = batch_size - jnp.arange(d_in, dtype=dtype)
+    chi2 = 2.0 * gamma_marsaglia_tsang(k_redraw, dof / 2, on_diagonal, uniforms)
+    a = jnp.where(jnp.eye(d_in, dtype=bool), jnp.sqrt(chi2)[:, None], lower)
+    return a / jnp.sqrt(jnp.asarray(batch_size, dtype))
+
+
+def wishart_covariance(key: PRNGKeyArray, d_in: int, batch_size: int) -> Float[Array, "d_in d_in"]:
+    """Σ̂ = XᵀX/B for X with i.i.d. N(0, 1) entries, drawn via Bartlett's decomposition
+    (:func:`wishart_factor`): Σ̂ = F Fᵀ. Requires B > d."""
+    f = wishart_factor(key, d_in, batch_size)
+    return f @ f.T
 
 
 def batch_covariance(key: PRNGKeyArray, d_in: int, batch_size: int) -> Float[Array, "d_in d_in"]:
