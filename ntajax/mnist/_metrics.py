@@ -16,10 +16,6 @@ import numpy as np
 from ._readout import ReadoutConfig, ReadoutTrajectory
 
 
-def _seeded(x) -> np.ndarray:
-    return np.asarray(x)
-
-
 def block_table(config: ReadoutConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start step, end step, task) of every block; the last block ends at n_steps."""
     starts = config.block_starts()
@@ -41,8 +37,8 @@ def steps_to_threshold(
         (steps, record_index), each (..., n_blocks): steps as float (NaN if not reached),
         and the index of the record where it was reached (−1 if not).
     """
-    step = _seeded(trajectory.step)
-    accuracy = _seeded(trajectory.accuracy)
+    step = np.asarray(trajectory.step)
+    accuracy = np.asarray(trajectory.accuracy)
     step_1d = step.reshape(-1, step.shape[-1])[0]
     starts, ends, tasks = block_table(config)
     lead = accuracy.shape[:-2]
@@ -77,7 +73,7 @@ def gate_inspecificity(
     """Gate inspecificity at each block's threshold time: (distance, cosine), each (..., n_blocks);
     NaN where the threshold is not reached."""
     _, where = steps_to_threshold(trajectory, config, threshold)
-    gates = _seeded(trajectory.gates)  # (..., T, P)
+    gates = np.asarray(trajectory.gates)  # (..., T, P)
     idx = np.clip(where, 0, None)
     at = np.take_along_axis(gates, idx[..., None], axis=-2)  # (..., n_blocks, P)
     distance, cosine = inspecificity(at)
