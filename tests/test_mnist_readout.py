@@ -169,11 +169,11 @@ def test_flexible_readout_switches_faster_than_forgetful(features):
     assert late_flex.mean() <= 100 and late_forg.mean() >= 5 * late_flex.mean()
     # flexible gates end specialised (one large, one near zero), forgetful gates stay equal
     final_flex = np.sort(runs["flexible"].gates[:, -1], axis=-1)
-    assert np.all(final_flex[:, 0] < 0.2) and np.all(final_flex[:, 1] > 0.8)
+    assert np.all(final_flex[:, 0] < 0.35) and np.all(final_flex[:, 1] > 1.0)  # measured ≤ 0.13 and ≈ 1.62
     final_forg = runs["forgetful"].gates[:, -1]
     assert np.allclose(final_forg[:, 0], final_forg[:, 1], atol=1e-3)
     distance, cosine = nm.gate_inspecificity(runs["flexible"], configs["flexible"])
-    assert np.all(cosine[:, 3:] > 0.99)
+    assert np.all(cosine[:, 3:] > 0.98)  # measured ≥ 0.998
 
 
 # ------------------------------------------------------------------------------ metrics
