@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._compile import COMPILER_OPTIONS
 from ._config import Config
 from ._students import Student
 from ._trajectory import Trajectory
@@ -94,7 +95,7 @@ def _check_init(config: Config, init: Student) -> int | None:
     raise ValueError(f"init has leaf shapes {shapes}; expected {ref_shapes} (shared) or with a leading n_seeds axis.")
 
 
-@eqx.filter_jit
+@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)  # counts traces: eqx.debug.get_num_traces(_run)
 def _run(config, key, teachers, init, teacher_axis, init_axis, start_step):
     _, keys = seed_keys(key, config.n_seeds)

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from ._clock import block_bounds
+from ._compile import COMPILER_OPTIONS
 from ._config import Config
 from ._trajectory import Trajectory
 from .metrics import adaptation_times, assign_paths, classify_regime, gate_separation, total_alignment
@@ -98,6 +99,6 @@ def summarise(config: Config, trajectory: Trajectory, threshold: float = 0.1) ->
     return _summarise(config.with_block_count(), trajectory, threshold)
 
 
-@eqx.filter_jit
+@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 def _summarise(config, trajectory, threshold):
     return jax.vmap(lambda tr: summarise_one(config, tr, threshold))(trajectory)

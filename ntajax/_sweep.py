@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from ._compile import COMPILER_OPTIONS
 from ._config import TRACED_FIELDS, Config
 from ._run import make_teachers, seed_keys, simulate
 from ._summary import summarise_one
@@ -345,7 +346,7 @@ def summarise_run(config: Config, trajectory, t_end=None) -> RunSummary:
     )
 
 
-@eqx.filter_jit
+@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)
 def run_points(config: Config, key, teachers, t_end=None, traces: tuple[str, ...] = (), trace_every: int = 1):
     """Run a stacked config (traced leaves with a leading point axis) for all seeds.
