@@ -92,9 +92,11 @@ def a11_deviation(a11, a10) -> dict[str, dict[float, float]]:
     for name in a11["condition"].values:
         blocks = block_parameters(a11, str(name), _labels(a10, str(name)))
         tau_c = blocks[0]["tau_c"]
-        spec[tau_c] = max(float(np.nanmax(np.abs(b["Wbar"] - ta.analytic_wbar(b["Cbar"], tau_c, b["tau_w"])))) for b in blocks)
+        spec[tau_c] = max(float(np.nanmax(np.abs(b["Wbar"] - ta.analytic_wbar(b["Cbar"], tau_c, b["tau_w"]))))
+                          for b in blocks)
         start[tau_c] = max(
-            float(np.nanmax(np.abs(b["Wbar"] - invariant_curve(b["Cbar"], b["Cbar"][0], b["Wbar"][0], tau_c, b["tau_w"]))))
+            float(np.nanmax(np.abs(b["Wbar"] - invariant_curve(b["Cbar"], b["Cbar"][0], b["Wbar"][0], tau_c,
+                                                               b["tau_w"]))))
             for b in blocks
         )
     return {"spec": spec, "block_start": start}
@@ -193,7 +195,8 @@ def _a11_figure(a11, a10):
     ax0.legend(fontsize=7, loc="lower left")
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.85, label="$\\tau_c$ ($\\tau_w$ = 1)")
     fig.suptitle(f"Fig. A11: continuation from the A10 state at t = {a11.attrs.get('restart_time', 1.25):g} "
-                 f"(time restarts at 0, targets e₂ first), {n_blocks} blocks of t_ctx = {t_ctx:g}; deterministic, no bands",
+                 f"(time restarts at 0, targets e₂ first), {n_blocks} blocks of t_ctx = {t_ctx:g}; "
+                 "deterministic, no bands",
                  fontsize=10)
     return fig
 
@@ -207,7 +210,8 @@ def headline(data: dict) -> str:
     a11 = a11_deviation(data["a11"], data["a10"])
     taus = ", ".join(f"{k:.3g}" for k in dev)
     return (f"A10 max|W̄ − W̄_analytic| = {', '.join(f'{v:.1e}' for v in dev.values())} for τ_c = {taus}; "
-            f"A11 max deviation from the block-start integral curve {', '.join(f'{v:.1e}' for v in a11['block_start'].values())}"
+            "A11 max deviation from the block-start integral curve "
+            f"{', '.join(f'{v:.1e}' for v in a11['block_start'].values())}"
             f" (from the spec's curve through (±1, 1): {', '.join(f'{v:.2f}' for v in a11['spec'].values())})")
 
 

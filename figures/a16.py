@@ -60,13 +60,16 @@ def recovery_summary(full, late: int = LATE_BLOCKS) -> dict[str, float]:
     samples = recovery_samples(full)
     n_blocks = samples.shape[1]
     last = samples[:, max(1, n_blocks - late):]
-    with np.errstate(all="ignore"):
-        per_seed = np.nanmean(last, axis=1)
-    mean, sem = mean_sem(per_seed[np.isfinite(per_seed)][:, None])
+    observed = np.isfinite(last).any(axis=1)
+    per_seed = np.array([np.mean(row[np.isfinite(row)]) for row in last[observed]])
+    if len(per_seed):
+        mean, sem = (x[0] for x in mean_sem(per_seed[:, None]))
+    else:
+        mean = sem = float("nan")
     first = samples[:, 1] if n_blocks > 1 else samples[:, 0]
-    return {"late_mean": float(mean[0]), "late_sem": float(sem[0]), "late_censored": float(np.mean(np.isnan(last))),
+    return {"late_mean": float(mean), "late_sem": float(sem), "late_censored": float(np.mean(np.isnan(last))),
             "late_blocks": (max(1, n_blocks - late), n_blocks - 1),
-            "first_mean": float(np.nanmean(first)) if np.any(np.isfinite(first)) else float("nan"),
+            "first_mean": float(np.mean(first[np.isfinite(first)])) if np.any(np.isfinite(first)) else float("nan"),
             "first_censored": float(np.mean(np.isnan(first))), "n_seeds": samples.shape[0]}
 
 
@@ -104,9 +107,14 @@ def plot(data: dict, ctx: FigureContext) -> list:
 def headline(data: dict) -> str:
     r = recovery_summary(data["full"])
     first, last = r["late_blocks"]
+
+    def number(x, spec):
+        return format(x, spec) if np.isfinite(x) else "— (all censored)"
+
     return (f"post-switch recovery (samples to loss < {THRESHOLD:g}): blocks {first}–{last} "
-            f"{r['late_mean']:.1f} ± {r['late_sem']:.1f} (mean ± SEM, N = {r['n_seeds']}; censored {r['late_censored']:.0%}) "
-            f"vs block 1 {r['first_mean']:.1f} (censored {r['first_censored']:.0%})")
+            f"{number(r['late_mean'], '.1f')} ± {number(r['late_sem'], '.1f')} (mean ± SEM, N = {r['n_seeds']}; "
+            f"censored {r['late_censored']:.0%}) vs block 1 {number(r['first_mean'], '.1f')} "
+            f"(censored {r['first_censored']:.0%})")
 
 
 def main(argv=None) -> int:

@@ -74,8 +74,7 @@ def plot(data: dict, ctx: FigureContext) -> list:
     ds = data["ntk"]
     vmax = max(float(np.nanmax(ds[k].values)) for k in QUANTITIES)
     norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=vmax)
-    cmap = plt.get_cmap("RdBu_r").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
     fig, axes = plt.subplots(1, 3, figsize=(15, 5), constrained_layout=True)
     extent = (0, 1, 0, 1)
     for ax, (key, label) in zip(axes, QUANTITIES.items()):
@@ -86,11 +85,14 @@ def plot(data: dict, ctx: FigureContext) -> list:
             w, _ = specialised_state(wbar)
             for p, colour in enumerate(("tab:green", "tab:purple")):
                 ax.annotate("", xy=w[p], xytext=(0, 0),
-                            arrowprops=dict(arrowstyle="-|>", color=colour, lw=0.8 + 0.6 * i, alpha=0.5 + 0.2 * i))
+                            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 0.8 + 0.6 * i,
+                                        "alpha": 0.5 + 0.2 * i})
         ax.plot([], [], color="tab:green", label="$w^1 = (½ - \\bar w, ½ + \\bar w)$")
         ax.plot([], [], color="tab:purple", label="$w^2 = (½ + \\bar w, ½ - \\bar w)$")
-        ax.set(xlabel="$w^1_1$ (= $c_1$)", ylabel="$w^1_2$ (= $c_2$)", xlim=(0, 1), ylim=(0, 1), aspect="equal", title=label)
-        ax.legend(fontsize=7, loc="upper right", title=f"w̄ ∈ {{{', '.join(f'{w:g}' for w in WBARS)}}}", title_fontsize=7)
+        ax.set(xlabel="$w^1_1$ (= $c_1$)", ylabel="$w^1_2$ (= $c_2$)", xlim=(0, 1), ylim=(0, 1), aspect="equal",
+               title=label)
+        wbars = ", ".join(f"{w:g}" for w in WBARS)
+        ax.legend(fontsize=7, loc="upper right", title=f"w̄ ∈ {{{wbars}}}", title_fontsize=7)
     fig.colorbar(image, ax=axes, shrink=0.85, label="adaptation rate along ε (PowerNorm γ = 0.5)")
     fig.suptitle("Fig. A8: toy NTK split, τ_c = τ_w, ε = (−1, 1), $w^2 = 1 - w^1$, c = $w^1$; "
                  "masked where $w^1_1 + w^1_2 > 1$ (analytic, float64, no bands)", fontsize=10)

@@ -13,6 +13,7 @@ Everything is deterministic and float64; no bands. The slice positions are read 
 dense solution at the slice times (the 300-point save grid does not contain them).
 """
 
+import itertools
 import sys
 
 import numpy as np
@@ -46,7 +47,7 @@ def flow_gap(ds) -> np.ndarray:
 def _shade_tasks(ax, t_end: float, period: float):
     """Task A where the frame is 0 (t ∈ [−T/2, T/2) mod 2T), task B otherwise."""
     edges = np.arange(-period / 2, t_end + period, period)
-    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(edges)):
         ax.axvspan(max(a, 0), min(b, t_end), color=TASK_COLOURS[i % 2], alpha=0.08, lw=0)
 
 
@@ -60,12 +61,13 @@ def plot(data: dict, ctx: FigureContext) -> list:
     ax_flow, ax_b2, ax_b3, ax_c = axes[1]
 
     t = toy["t"].values
-    for (t_ctx, gap), style in zip(sorted(toy_gaps(toy).items()), (dict(alpha=0.5, lw=1.0), dict(alpha=1.0, lw=1.6))):
+    styles = ({"alpha": 0.5, "lw": 1.0}, {"alpha": 1.0, "lw": 1.6})
+    for (t_ctx, gap), style in zip(sorted(toy_gaps(toy).items()), styles):
         ax_gap.plot(t, gap, color="black", label=f"$t_{{ctx}}$ = {t_ctx:g}", **style)
         w = toy["w"].sel(condition=f"t_ctx={t_ctx:g}").values
         for p in range(2):
-            ax_traj.plot(w[:, p, 0], w[:, p, 1], color=("tab:blue", "tab:orange")[p], label=f"$t_{{ctx}}$ = {t_ctx:g}: $w^{p + 1}$",
-                         **style)
+            ax_traj.plot(w[:, p, 0], w[:, p, 1], color=("tab:blue", "tab:orange")[p],
+                         label=f"$t_{{ctx}}$ = {t_ctx:g}: $w^{p + 1}$", **style)
     ax_gap.set(xlabel="time t", ylabel="|w̄|", title="A  toy: specialisation |w̄|(t), τ_c = 0.05, τ_w = 5")
     ax_gap.legend(fontsize=7)
     ax_traj.set(xlabel="$w_1$", ylabel="$w_2$", aspect="equal", title="A  toy: weight trajectories (cf. Fig. 4E)")
@@ -95,7 +97,7 @@ def plot(data: dict, ctx: FigureContext) -> list:
             ax.plot(positions[s, 0], pot["V_tot_at_position"].values[i, s], "o", color=colour, ms=7)
         gap = positions[0, 0] - positions[1, 0]
         ax.annotate("", xy=(positions[0, 0], -0.6), xytext=(positions[1, 0], -0.6),
-                    arrowprops=dict(arrowstyle="<->", color="black", lw=0.8))
+                    arrowprops={"arrowstyle": "<->", "color": "black", "lw": 0.8})
         ax.text(0.5 * (positions[0, 0] + positions[1, 0]), -0.55, f"gap = {gap:.2f}", ha="center", fontsize=8)
         ax.set(xlim=(x1[0], x1[-1]), ylim=(-0.7, 0.7), xlabel="$x_1$", ylabel="potential",
                title=f"B  t = {float(pot['slice_time'].values[i]):g}, task {'A' if task_a else 'B'} "
@@ -111,7 +113,8 @@ def plot(data: dict, ctx: FigureContext) -> list:
         ax_c.plot(wbar, pot["L2"].values[j], color=cmap(norm(tau_b)), lw=1.3)
     ax_c.plot([], [], color=cmap(0.5), label="$L^{(2)}(\\bar w; \\tau_b)$")
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax_c, label="$\\tau_b$")
-    ax_c.set(xlim=(-1.05, 1.05), xlabel="$\\bar w$", ylabel="effective loss", title="C  effective block-averaged losses")
+    ax_c.set(xlim=(-1.05, 1.05), xlabel="$\\bar w$", ylabel="effective loss",
+             title="C  effective block-averaged losses")
     ax_c.legend(fontsize=7)
     fig.suptitle(f"Fig. A9: effective potential, τ_w = {pot.attrs['tau_w']:g}, τ_c = {pot.attrs['tau_c']:g}, "
                  f"τ_b = {pot.attrs['tau_b']:g}, C = {pot.attrs['coupling_C']:.3g}, T = {period:g}; float64, "

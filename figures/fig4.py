@@ -71,7 +71,7 @@ def cycle_convergence(ds) -> dict[str, np.ndarray]:
     w, c = cycle_paths(ds)
     t = ds["t"].values
     spacing = float(t[1] - t[0])
-    samples = int(round(float(ds["block_length"].sel(condition="cycle")) / spacing))
+    samples = round(float(ds["block_length"].sel(condition="cycle")) / spacing)
     theta = ta.state_vector(w, c)
     k1, d1 = ta.block_distances(theta, samples, lag=1)
     k2, d2 = ta.block_distances(theta, samples, lag=2)
@@ -124,7 +124,7 @@ def _arrows(ax, xy, colour, n=3):
         i = int(np.searchsorted(travelled, f * travelled[-1]))
         i = min(max(i, 1), len(xy) - 2)
         ax.annotate("", xy=xy[i + 1], xytext=xy[i - 1],
-                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=0.8, mutation_scale=10))
+                    arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 0.8, "mutation_scale": 10})
 
 
 def _panel_output(ax, ds):
@@ -139,7 +139,7 @@ def _panel_output(ax, ds):
     ax.plot(*ta.E2, "*", color="tab:red", ms=12, label="current target e₂", zorder=5)
     ax.plot(*ta.E1, "o", color="tab:grey", ms=8, label="previous target e₁", zorder=5)
     ax.annotate("", xy=y0 + 0.35 * eps / np.linalg.norm(eps), xytext=y0,
-                arrowprops=dict(arrowstyle="-|>", color="tab:red", lw=1.5))
+                arrowprops={"arrowstyle": "-|>", "color": "tab:red", "lw": 1.5})
     ax.text(*(y0 + 0.4 * eps / np.linalg.norm(eps) + np.array([0.03, 0.0])), "ε", color="tab:red", fontsize=11)
     ax.set(xlabel="$y_1$", ylabel="$y_2$", xlim=(-0.15, 1.2), ylim=(-0.15, 1.2), aspect="equal",
            title="A  output ŷ(t), target e₂ for t ∈ [0, 1]")
@@ -199,7 +199,7 @@ def _panel_blocks(ax, ds):
         ax.plot(w[-1, :, 0], w[-1, :, 1], ":", color="black", alpha=alpha, lw=0.8)
         end = w[-1, 0]
         ax.annotate(f"{label}: |w̄| = {gap:.2f}", xy=end, xytext=(end[0] - 0.05, end[1] + 0.07), fontsize=8,
-                    arrowprops=dict(arrowstyle="-", color="grey", lw=0.5))
+                    arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5})
     w0 = ds["w"].values[0, 0]
     for p in range(2):
         ref = ta.multipathway_reference(w0[p])
@@ -286,7 +286,8 @@ def headline(data: dict) -> str:
     decay = d[0] / np.median(d[-min(10, len(d)):])
     return ("H: max|W̄ − W̄_analytic| = " + ", ".join(f"{v:.1e}" for v in dev.values())
             + " for τ_c = " + ", ".join(f"{k:.3g}" for k in dev) + f"; E: |w̄| long {long:.3f} vs short {short:.3f}"
-            + f"; G: same-task distance decays ×{decay:.0f} (first block vs median of the last 10; consecutive-block d_k → {conv['d_consecutive'][-1]:.3f})")
+            + f"; G: same-task distance decays ×{decay:.0f} (first block vs median of the last 10; "
+            + f"consecutive-block d_k → {conv['d_consecutive'][-1]:.3f})")
 
 
 def main(argv=None) -> int:

@@ -41,10 +41,18 @@ LOSS_SCALE = S**2 * min(20, 10)
 
 
 def fixed_init(config, key: int = INIT_KEY) -> GatedStudent:
-    """Gates 0.5 and weights N(0, (σ₀/√d_in)²) from one fixed key, shared by every seed (A1, A16)."""
+    """Gates 0.5 and weights N(0, (σ₀/√d_in)²) from one fixed key, shared by every seed (A1, A16).
+
+    The state is repeated along a leading seed axis, in the config's dtype: a chunked run
+    (:func:`ntajax._run.run_chunked`) then traces its first chunk (this state) and the later ones
+    (the previous chunk's per-seed final state) with the same signature, i.e. compiles once.
+    """
+    dtype = np.float64 if config.dtype == "float64" else np.float32
     std = float(config.init_scale) / np.sqrt(config.d_in)
-    W = std * np.asarray(jax.random.normal(jax.random.key(key), (config.n_paths, config.d_out, config.d_in)), np.float64)
-    return GatedStudent(W=W, c=np.full(config.n_paths, 0.5))
+    shape = (config.n_paths, config.d_out, config.d_in)
+    W = std * np.asarray(jax.random.normal(jax.random.key(key), shape), np.float64)
+    W = np.broadcast_to(W.astype(dtype), (config.n_seeds, *W.shape)).copy()
+    return GatedStudent(W=W, c=np.full((config.n_seeds, config.n_paths), 0.5, dtype))
 
 
 def full_variants(ctx: FigureContext) -> dict[str, Variant]:
@@ -69,14 +77,15 @@ def toy_run(ctx: FigureContext) -> ToyRun:
     t_total = ctx.pick(20.0, 20.0, 2.0)
     flexible = fig2_preset()["flexible"].config
     config = toy_config(tau_w=float(flexible.tau_w), tau_c=float(flexible.tau_c) / Q, block_length=1.0, t_total=t_total,
-                        n_save=int(round(t_total / 1e-3)) + 1, sharpness=1000.0,
+                        n_save=round(t_total / 1e-3) + 1, sharpness=1000.0,
                         lambda_nonneg=float(flexible.lambda_nonneg), lambda_norm=float(flexible.lambda_norm))
     return ToyRun(config, toy_initial_state(), first=1)
 
 
 def compute(ctx: FigureContext) -> dict:
     """Stores ``full`` (variants sampled and expected) and ``toy``."""
-    return {"full": variants_store(ctx, "a1_full", full_variants(ctx)), "toy": toy_store(ctx, "a1_toy", {"toy": toy_run(ctx)})}
+    return {"full": variants_store(ctx, "a1_full", full_variants(ctx)),
+            "toy": toy_store(ctx, "a1_toy", {"toy": toy_run(ctx)})}
 
 
 def main(argv=None) -> int:

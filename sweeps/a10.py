@@ -41,14 +41,16 @@ def a10_runs(ctx: FigureContext) -> dict[str, ToyRun]:
     return {_name(tau_c): ToyRun(base.replace(tau_c=tau_c), init, first=2) for tau_c in TAU_C_SWEEP}
 
 
-def a11_runs(ctx: FigureContext, a10, a11_blocks: int = A11_BLOCKS, restart_time: float = RESTART_TIME) -> dict[str, ToyRun]:
+def a11_runs(
+    ctx: FigureContext, a10, a11_blocks: int = A11_BLOCKS, restart_time: float = RESTART_TIME
+) -> dict[str, ToyRun]:
     """Continuations of every A10 run from its recorded state at ``restart_time``."""
     t = a10["t"].values
     index = int(np.argmin(np.abs(t - restart_time)))
     if abs(t[index] - restart_time) > 1e-9:
         raise ValueError(f"restart_time={restart_time} is not on the A10 recording grid (spacing {t[1] - t[0]:g}).")
     t_total = T_CTX * a11_blocks
-    n_save = int(round(t_total / A11_SPACING)) + 1
+    n_save = round(t_total / A11_SPACING) + 1
     runs = {}
     for name in a10["condition"].values:
         a10_config = a10_runs(ctx)[str(name)].config

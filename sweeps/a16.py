@@ -38,11 +38,11 @@ from ._common import sweep_main
 from .toy import toy_store
 
 DT = 0.03
-N_STEPS = int(round(20 / DT))  # 667
+N_STEPS = round(20 / DT)  # 667
 
 
 def full_variant(ctx: FigureContext) -> Variant:
-    n_steps, n_seeds = ctx.pick((N_STEPS, 100), (N_STEPS, 20), (67, 4))
+    n_steps, n_seeds = ctx.pick((N_STEPS, 100), (N_STEPS, 20), (N_STEPS, 4))
     flexible = fig2_preset()["flexible"].config
     config = flexible.replace(dt=DT, batch_size=1, t_total=n_steps * DT, n_save=n_steps + 1, n_seeds=n_seeds,
                               dtype="float64", record_weights=True, weights_every=1)
@@ -65,7 +65,8 @@ def _full_dataset(variant: Variant, seed: int, progress: bool):
         sv = np.asarray(metrics.singular_value_magnitudes(W, scale, 2))
     ds = ds.drop_vars([name for name in ds.data_vars if name.startswith("weights_")] + ["t_weights"])
     ds["sv_magnitude"] = (("variant", "seed", "t", "path", "mode"), sv)
-    ds["sv_magnitude"].attrs["description"] = "√d_in·s^p_α: leading two singular values of each path over s (MODEL §7.10)"
+    ds["sv_magnitude"].attrs["description"] = (
+        "√d_in·s^p_α: leading two singular values of each path over s (MODEL §7.10)")
     return ds
 
 

@@ -51,8 +51,8 @@ def potential_dataset(model: PotentialModel, n_x: int = 601, n_wbar: int = 421) 
         for i, t in enumerate(SLICE_TIMES):
             x2 = x_at[0, i, 1]
             terms = model.terms(np.stack([x1, np.full_like(x1, x2)], -1), t)
-            for k in slices:
-                slices[k][i] = np.asarray(terms[k])
+            for key, values in slices.items():
+                values[i] = np.asarray(terms[key])
             on_slice = np.stack([x_at[:, i, 0], np.full(len(STARTS), x2)], -1)
             at_positions[i] = np.asarray(model.total(on_slice, t))
         active = np.asarray(model.window(np.asarray(SLICE_TIMES))) > 0.5
@@ -71,8 +71,8 @@ def potential_dataset(model: PotentialModel, n_x: int = 601, n_wbar: int = 421) 
             "L1": (("wbar",), first_order_loss(wbar)),
             "L2": (("tau_b", "wbar"), second),
         },
-        coords={"t_flow": ts, "start": np.arange(len(STARTS)), "dim": [0, 1], "slice_time": ("slice", list(SLICE_TIMES)),
-                "x1": x1, "wbar": wbar, "tau_b": list(TAU_BS)},
+        coords={"t_flow": ts, "start": np.arange(len(STARTS)), "dim": [0, 1],
+                "slice_time": ("slice", list(SLICE_TIMES)), "x1": x1, "wbar": wbar, "tau_b": list(TAU_BS)},
         attrs={"coupling_C": model.coupling, "period_T": model.period, "tau_w": model.tau_w, "tau_c": model.tau_c,
                "tau_b": model.tau_b, "sharpness": model.sharpness,
                "starts": str(STARTS)},
