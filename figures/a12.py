@@ -65,13 +65,20 @@ def composite_phase_alignment(ds, variant: str, kind: str) -> np.ndarray:
     return diag[:, t >= T_SWITCH].mean(axis=1)
 
 
+def entry_label(name: str, matched: bool, first: bool) -> str | None:
+    """Legend label of a similarity entry: every matched one, and one mismatched entry per teacher."""
+    if matched:
+        return f"{name} matched"
+    return f"{name} mismatched" if first else None
+
+
 def _alignment(ax, t, sim, title):
     n = sim.shape[-1]
     for m in range(n):
         for j in range(n):
             matched = m == j
             band(ax, t, sim[:, :, m, j], TASK_COLOURS[m], linestyle="-" if matched else "--",
-                 label=(f"{BASE_NAMES[m]} matched" if matched else (f"{BASE_NAMES[m]} mismatched" if j == (m + 1) % n else None)),
+                 label=entry_label(BASE_NAMES[m], matched, first=j == (m + 1) % n),
                  lw=1.0 if matched else 0.7, alpha=0.25 if matched else 0.12)
     ax.set(ylim=(-0.3, 1.05), title=title)
 
@@ -92,7 +99,8 @@ def plot(data: dict, ctx: FigureContext) -> list:
         gates, sim = additive_view(add, variant)
         style = "-" if variant == "flexible" else ":"
         for m in range(gates.shape[-1]):
-            band(ax_gate, t, gates[:, :, m], TASK_COLOURS[m], label=f"{variant}: path of {BASE_NAMES[m]}", linestyle=style)
+            band(ax_gate, t, gates[:, :, m], TASK_COLOURS[m], label=f"{variant}: path of {BASE_NAMES[m]}",
+                 linestyle=style)
         _alignment(ax_flex if variant == "flexible" else ax_forg, t, sim,
                    f"additive, {variant}: $S_{{m,\\pi(n)}}$")
     ax_loss.set(ylabel="task loss $\\mathcal{L}$ (expected)", ylim=(0, None),
@@ -111,9 +119,10 @@ def plot(data: dict, ctx: FigureContext) -> list:
         gates = v["matched_gates"].values[:, ::step].mean(axis=-1)
         style = "-" if variant == "flexible" else ":"
         for m in range(gates.shape[-1]):
-            band(ax_gate, t, gates[:, :, m], TASK_COLOURS[m], label=f"{variant}: rows of {BASE_NAMES[m]}", linestyle=style)
-        _alignment(ax_flex if variant == "flexible" else ax_forg, t_w[::step_w], v["sorted_similarity"].values[:, ::step_w],
-                   f"concatenated, {variant}: $S^{{sorted}}_{{mn}}$")
+            band(ax_gate, t, gates[:, :, m], TASK_COLOURS[m], label=f"{variant}: rows of {BASE_NAMES[m]}",
+                 linestyle=style)
+        _alignment(ax_flex if variant == "flexible" else ax_forg, t_w[::step_w],
+                   v["sorted_similarity"].values[:, ::step_w], f"concatenated, {variant}: $S^{{sorted}}_{{mn}}$")
     same = cat["same_output_fraction"]
     ax_loss.set(ylabel="task loss $\\mathcal{L}$ (expected)", ylim=(0, None),
                 title=f"concatenated: loss (per-neuron gates, Δ = {t[1] - t[0]:.3g})")
@@ -122,15 +131,15 @@ def plot(data: dict, ctx: FigureContext) -> list:
         ax.set_xlabel("time t")
         ax.set_xlim(0, float(t[-1]))
         ax.legend(fontsize=6, loc="best")
-    axes[0, 0].legend(handles=axes[0, 0].get_legend_handles_labels()[0] + block_legend_handles(), fontsize=6, loc="upper right")
+    handles = axes[0, 0].get_legend_handles_labels()[0] + block_legend_handles()
+    axes[0, 0].legend(handles=handles, fontsize=6, loc="upper right")
     for ax in axes[:, 2:].ravel():
         ax.set_ylabel("alignment with base teachers")
     n_seeds = add.sizes["seed"]
     fig.suptitle(
         f"Fig. A12: {band_caption(n_seeds)}; composite blocks (t ≥ {T_SWITCH:g}) hatched; matched entries solid, "
-        f"mismatched dashed. Additive: {dynamics_label(add)}. Concatenated: {dynamics_label(cat)}, {gate_step_ratio(cat)}."
-        f"\nRow matching by linear assignment on the "
-        f"time-mean signed row cosine; "
+        f"mismatched dashed.\nAdditive: {dynamics_label(add)}. Concatenated: {dynamics_label(cat)}, "
+        f"{gate_step_ratio(cat)}.\nRow matching by linear assignment on the time-mean signed row cosine; "
         f"{100 * float(same.mean()):.0f} % of matches fall on their own output index (flexible "
         f"{100 * float(same.sel(variant='flexible').mean()):.0f} %, "
         f"forgetful {100 * float(same.sel(variant='forgetful').mean()):.0f} %).",

@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from figures.a12 import additive_view
+from figures.a12 import additive_view, entry_label
 from figures.fig3 import BASE_NAMES, block_legend_handles, dynamics_label, shade_tasks
 from ntajax import metrics
 from ntajax._figure import FigureContext, figure_main
@@ -72,7 +72,7 @@ def plot(data: dict, ctx: FigureContext) -> list:
             for j in range(sim.shape[-1]):
                 matched = m == j
                 band(ax_sim, t, sim[:, :, m, j], TASK_COLOURS[m], linestyle="-" if matched else "--",
-                     label=(f"{BASE_NAMES[m]} matched" if matched else (f"{BASE_NAMES[m]} mismatched" if j == (m + 1) % 3 else None)),
+                     label=entry_label(BASE_NAMES[m], matched, first=j == (m + 1) % 3),
                      lw=1.0 if matched else 0.7, alpha=0.25 if matched else 0.12)
         ax_sim.axhline(reference, color="grey", lw=0.8, ls="-.", label=f"symmetric state A_tot = {reference:.3f}")
         a = final_matched_alignment(ds, variant)
@@ -89,8 +89,8 @@ def plot(data: dict, ctx: FigureContext) -> list:
     axes[0, 0].legend(handles=axes[0, 0].get_legend_handles_labels()[0] + block_legend_handles()[3:], fontsize=7,
                       loc="upper right")
     fig.suptitle(
-        f"Fig. A14: {band_caption(ds.sizes['seed'])}; {dynamics_label(ds, variants[0])}; only the composites AB, BC, CA "
-        "are trained (hatched blocks); S and π are against the base teachers A, B, C, which are never shown.",
+        f"Fig. A14: {band_caption(ds.sizes['seed'])}; {dynamics_label(ds, variants[0])}; only the composites AB, BC, "
+        "CA are trained (hatched blocks); S and π are against the base teachers A, B, C, which are never shown.",
         fontsize=9,
     )
     return ctx.save(fig, "a14")

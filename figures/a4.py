@@ -81,11 +81,16 @@ def plot(data: dict, ctx: FigureContext) -> list:
     ax_align.set(ylabel="$A_{tot}$ (row-matched W1)", ylim=(0, 1.05), title="total alignment")
     ax_w1.set(ylabel="mean row speed ‖d row/dt‖", title=f"W1 speed (running max over {window} samples)")
     ax_w2.set(ylabel="mean row speed ‖d row/dt‖", title=f"W2 speed (running max over {window} samples)")
+    after_first_block = t_w >= float(ds["block_start"].values[1]) if ds.sizes["block"] > 1 else t_w >= 0
+    for ax, layer in ((ax_w1, "W1"), (ax_w2, "W2")):
+        # the first block's transient (small initial weights) would flatten the rest of the trace
+        top = float(np.nanmax(ds[f"speed_{layer}"].values[..., after_first_block].mean(axis=1)))
+        ax.set_ylim(0, 1.15 * top)
     for ax in axes.ravel():
         ax.set(xlabel="time t", xlim=(0, float(t[-1])))
         ax.legend(fontsize=7, loc="best")
-    fig.suptitle(f"Fig. A4: {band_caption(ds.sizes['seed'])}; {step_ratio_label(ds)}; rows matched by linear assignment",
-                 fontsize=9)
+    fig.suptitle(f"Fig. A4: {band_caption(ds.sizes['seed'])}; {step_ratio_label(ds)}; rows matched by linear "
+                 "assignment", fontsize=9)
     return ctx.save(fig, "a4")
 
 

@@ -23,6 +23,7 @@ Headline: the number of cells in the flexible regime, defined here as a seed-mea
 0.8 (:data:`FLEXIBLE_THRESHOLD`).
 """
 
+import json
 import sys
 
 import numpy as np
@@ -60,14 +61,23 @@ def panel_arrays(ds) -> dict:
     }
 
 
+def dynamics(ds) -> tuple[str, float]:
+    """('sampled B = 200, dt = 0.01' or 'expected gradient, dt = 0.001', dt) from the stored base config."""
+    config = json.loads(ds.attrs["base_config"])
+    if "Sampled" in str(config["gradient"]):
+        return f"sampled B = {config['batch_size']}, dt = {config['dt']:g}", float(config["dt"])
+    return f"expected gradient, dt = {config['dt']:g}", float(config["dt"])
+
+
 def cross_check_arrays(check, panel: str) -> dict:
     """One-row arrays of the gradient-flow cross-check in the display order of :func:`panel_arrays`."""
     a = check[f"{panel}_final_alignment"].values  # (x, seed)
     x = check["tau_ratio"].values if panel == "a" else check["lambda"].values
     cols = np.argsort(x)
-    flag = check["dt_over_tau_w2"].values if panel == "a" else np.zeros(x.shape)
-    return {"mean": np.nanmean(a, axis=-1)[cols][None], "x": x[cols], "y": [check.attrs["block_length"] / a7_sweep.TAU_W1],
-            "flag": flag[cols] >= 1 - 1e-6,
+    _, dt = dynamics(check)
+    ratio = check["dt_over_tau_w2"].values if panel == "a" else np.full(x.shape, dt / a7_sweep.PANEL_B_TAU_W2)
+    return {"mean": np.nanmean(a, axis=-1)[cols][None], "x": x[cols], "flag": ratio[cols] >= 1 - 1e-6,
+            "y": [check.attrs["block_length"] / a7_sweep.TAU_W1],
             "x_label": "$\\tau_{W1}/\\tau_{W2}$" if panel == "a" else "original $\\lambda$"}
 
 
@@ -96,30 +106,30 @@ def plot(data: dict, ctx: FigureContext) -> list:
     import matplotlib.pyplot as plt
 
     has_check = "cross_check" in data
-    fig, axes = plt.subplots(3 if has_check else 2, 2, figsize=(13, 11.5 if has_check else 9), constrained_layout=True,
-                             gridspec_kw={"height_ratios": [1, 1, 0.35] if has_check else [1, 1]})
+    heights = [1, 1, 0.35] if has_check else [1, 1]
+    fig, axes = plt.subplots(len(heights), 2, figsize=(13, 11.5 if has_check else 9), constrained_layout=True,
+                             gridspec_kw={"height_ratios": heights})
     n_seeds = data["a"].sizes["seed"]
     for col, key in enumerate(("a", "b")):
         ds = data[key]
         arrays = panel_arrays(ds)
         count, total = flexible_cells(ds)
-        what = "λ = 0.25" if key == "a" else "τ_W2 = 0.01"
-        _heatmap(fig, axes[0, col], arrays["mean"], arrays,
-                 f"{key}  final $A_{{tot}}$ (row-matched), seed mean, {what}; {count}/{total} cells ≥ {FLEXIBLE_THRESHOLD}",
-                 VMIN, VMAX, ".2f")
+        what = f"λ = {a7_sweep.PANEL_A_LAMBDA:g}" if key == "a" else f"τ_W2 = {a7_sweep.PANEL_B_TAU_W2:g}"
+        title = (f"{key}  final $A_{{tot}}$ (row-matched), seed mean, {what}; "
+                 f"{count}/{total} cells ≥ {FLEXIBLE_THRESHOLD}")
+        _heatmap(fig, axes[0, col], arrays["mean"], arrays, title, VMIN, VMAX, ".2f")
         sem_max = max(float(np.nanmax(arrays["sem"])), 1e-6)
         _heatmap(fig, axes[1, col], arrays["sem"], arrays, f"{key}  SEM over N = {n_seeds} seeds", 0.0, sem_max, ".3f")
     if has_check:
         check = data["cross_check"]
         for col, key in enumerate(("a", "b")):
             arrays = cross_check_arrays(check, key)
-            _heatmap(fig, axes[2, col], arrays["mean"], arrays,
-                     f"{key}  gradient-flow cross-check: expected gradient, dt = 0.001, τ_B = {check.attrs['block_length']:g}",
-                     VMIN, VMAX, ".2f")
+            title = f"{key}  gradient-flow cross-check: {dynamics(check)[0]}, τ_B = {check.attrs['block_length']:g}"
+            _heatmap(fig, axes[2, col], arrays["mean"], arrays, title, VMIN, VMAX, ".2f")
     ratios = np.concatenate([data[k]["dt_over_tau_w2"].values for k in ("a", "b")])
     fig.suptitle(
-        f"Fig. A7: two-layer network, τ_W1 = {a7_sweep.TAU_W1:g}, sampled B = 200, dt = 0.01, t_tot = 20; colour = seed mean "
-        f"over N = {n_seeds} seeds (common random numbers across cells).\n"
+        f"Fig. A7: two-layer network, τ_W1 = {a7_sweep.TAU_W1:g}, {dynamics(data['a'])[0]}, t_tot = 20; colour = seed "
+        f"mean over N = {n_seeds} seeds (common random numbers across cells).\n"
         f"dt/τ_W2 ranges from {ratios.min():.2g} to {ratios.max():.3g}: outside the gradient-flow regime in every cell "
         "(flagged; † marks dt/τ_W2 ≥ 1). Rows matched by linear assignment.",
         fontsize=9,
@@ -137,7 +147,7 @@ def headline(data: dict) -> str:
     if "cross_check" in data:
         check = data["cross_check"]
         best = max(float(np.nanmax(np.nanmean(check[f"{k}_final_alignment"].values, axis=-1))) for k in ("a", "b"))
-        text += f"; gradient-flow cross-check (dt = 0.001, longest blocks): best cell {best:.3f}"
+        text += f"; gradient-flow cross-check ({dynamics(check)[0]}, longest blocks): best cell {best:.3f}"
     return text
 
 

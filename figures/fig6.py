@@ -86,7 +86,8 @@ def _heatmaps(fig, axes, matrices, times, title, sorted_columns: bool):
         if sorted_columns:
             ax.axvline(d_out - 0.5, color="k", lw=0.8)
             ax.set_xticks([d_out / 2 - 0.5, 1.5 * d_out - 0.5])
-            ax.set_xticklabels(["$\\breve W_2^A$ (units matched to A rows)", "$\\breve W_2^B$ (matched to B rows)"], fontsize=7)
+            labels = ["$\\breve W_2^A$ (units matched to A rows)", "$\\breve W_2^B$ (matched to B rows)"]
+            ax.set_xticklabels(labels, fontsize=7)
         else:
             ax.set_xlabel("hidden unit (unsorted)")
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="$W_2$ entry")
@@ -105,8 +106,8 @@ def plot(data: dict, ctx: FigureContext) -> list:
     fig = plt.figure(figsize=(13, 7.5), constrained_layout=True)
     grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.1])
     heat = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])]
-    _heatmaps(fig, heat, ds["w2_sorted_end"].sel(variant="flexible").values.mean(axis=0), times, "A  flexible, seed mean",
-              sorted_columns=True)
+    flexible_mean = ds["w2_sorted_end"].sel(variant="flexible").values.mean(axis=0)
+    _heatmaps(fig, heat, flexible_mean, times, "A  flexible, seed mean", sorted_columns=True)
     ax = fig.add_subplot(grid[1, :])
     shade_blocks(ax, *block_table(ds))
     t_w = ds["t_weights"].values
@@ -119,8 +120,8 @@ def plot(data: dict, ctx: FigureContext) -> list:
             band(ax, check["t_weights"].values, check["row_alignment"].sel(variant=variant).values,
                  VARIANT_COLOURS[variant], linestyle="--", alpha=0.12,
                  label=f"{variant}, gradient-flow cross-check ({step_ratio_label(check, short=True)})")
-    ax.set(xlabel="time t", ylabel="total alignment $A_{tot}$ (row-matched W1)", ylim=(0, 1.05), xlim=(0, float(t_w[-1])),
-           title="B  total alignment on the row-matched first-layer rows")
+    ax.set(xlabel="time t", ylabel="total alignment $A_{tot}$ (row-matched W1)", ylim=(0, 1.05),
+           xlim=(0, float(t_w[-1])), title="B  total alignment on the row-matched first-layer rows")
     ax.legend(fontsize=8)
     fig.suptitle(f"Fig. 6: {caption}", fontsize=9)
     files += ctx.save(fig, "fig6")
@@ -155,7 +156,9 @@ def headline(data: dict) -> str:
     text = "sorted W2 at the end of its own context: " + "; ".join(parts)
     if "expected" in data:
         a_mean, a_sem = mean_sem(data["expected"]["final_row_alignment"].sel(variant="flexible").values)
-        text += f"; gradient-flow cross-check (dt = 0.001) flexible final A_tot {float(a_mean):.3f} ± {float(a_sem):.3f}"
+        dt = json.loads(data["expected"].attrs["config"])["flexible"]["dt"]
+        text += (f"; gradient-flow cross-check (dt = {dt:g}) flexible final A_tot "
+                 f"{float(a_mean):.3f} ± {float(a_sem):.3f}")
     return text
 
 

@@ -171,8 +171,11 @@ def add_row_matching(ds: xr.Dataset, *, speed_window: int = 2) -> xr.Dataset:
                                 hidden=np.arange(new.sizes["hidden"]), output=np.arange(d_out))
     else:
         new = new.assign_coords(output=np.arange(d_out))
-    new["row_match"].attrs["description"] = "student row matched to teacher row k = m·d_out + r (linear assignment, MODEL §7.9)"
-    new["row_alignment"].attrs["description"] = "total alignment A_tot on the row-matched first-layer blocks (MODEL §7.5, §7.9)"
+    new["row_match"].attrs["description"] = ("student row matched to teacher row k = m·d_out + r "
+                                             "(linear assignment, MODEL §7.9)")
+    new["row_alignment"].attrs["description"] = ("total alignment A_tot on the row-matched first-layer blocks "
+                                                 "(MODEL §7.5, §7.9)")
     new["sorted_similarity"].attrs["description"] = "S^sorted_mn = cos_row(W*_m, sorted block n) (MODEL §7.9)"
-    new.attrs["row_matching"] = "linear assignment on the time mean of the signed row cosines over t_weights (MODEL §7.9)"
+    new.attrs["row_matching"] = ("linear assignment on the time mean of the signed row cosines over t_weights "
+                                 "(MODEL §7.9)")
     return new

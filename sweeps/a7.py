@@ -72,7 +72,8 @@ def grid(ctx: FigureContext) -> dict:
     sizes = ctx.pick(
         dict(block_lengths=BLOCK_LENGTHS, tau_w2=TAU_W2, lambdas=LAMBDAS, n_seeds=10, gradient="sampled", chunk=5),
         dict(block_lengths=BLOCK_LENGTHS, tau_w2=TAU_W2, lambdas=LAMBDAS, n_seeds=3, gradient="sampled", chunk=25),
-        dict(block_lengths=(0.8, 0.1), tau_w2=(0.0075, 0.02), lambdas=(0.0, 0.35), n_seeds=2, gradient="expected", chunk=4),
+        dict(block_lengths=(0.8, 0.1), tau_w2=(0.0075, 0.02), lambdas=(0.0, 0.35), n_seeds=2, gradient="expected",
+             chunk=4),
     )
     return sizes
 
@@ -172,7 +173,8 @@ def _panel(sizes: dict, where: list[tuple], results: dict, panel: str, flags: li
         if p == panel:
             index[i, j] = c
     dims = ("block_length", x_name, "seed")
-    data = {name: (dims, results[name][index]) for name in ("final_alignment", "mean_alignment", "final_loss", "status")}
+    names = ("final_alignment", "mean_alignment", "final_loss", "status")
+    data = {name: (dims, results[name][index]) for name in names}
     data["row_match"] = (dims + ("teacher_row",), results["row_match"][index])
     coords = {
         "block_length": list(sizes["block_lengths"]),
@@ -231,9 +233,10 @@ def compute(ctx: FigureContext) -> dict:
         if not store:
             flags = check_cells(base, points)
             if flags:
-                warnings.warn("A7 cells outside the gradient-flow regime: " + "; ".join(flags), NtajaxWarning, stacklevel=2)
+                warnings.warn("A7 cells outside the gradient-flow regime: " + "; ".join(flags), NtajaxWarning,
+                              stacklevel=2)
             results = run_cells(base, points, jax.random.key(ctx.seed), sizes["chunk"], progress=ctx.progress)
-            store.update(a=_panel(sizes, where, results, "a", flags, base), b=_panel(sizes, where, results, "b", flags, base))
+            store.update({panel: _panel(sizes, where, results, panel, flags, base) for panel in ("a", "b")})
         return store
 
     check_sizes = {**sizes, "block_lengths": (max(sizes["block_lengths"]),)}

@@ -90,7 +90,8 @@ def concatenated_variants(ctx: FigureContext) -> dict[str, Variant]:
 def concatenated_expected_variants(ctx: FigureContext) -> dict[str, Variant]:
     """The expected-gradient cross-check of Fig. 3d with a small step (dt = 5e-4, dt/τ_c = 0.1)."""
     n_save, n_seeds = ctx.pick((3001, 10), (3001, 3), (1001, 2))
-    return _flexible_forgetful(_concatenated_base(gradient="expected", dt=CROSS_CHECK_DT, n_save=n_save, n_seeds=n_seeds))
+    base = _concatenated_base(gradient="expected", dt=CROSS_CHECK_DT, n_save=n_save, n_seeds=n_seeds)
+    return _flexible_forgetful(base)
 
 
 def compute(ctx: FigureContext) -> dict:
@@ -99,7 +100,8 @@ def compute(ctx: FigureContext) -> dict:
         "additive": variants_store(ctx, "composition-additive", additive_variants(ctx)),
         "concatenated": analysed_store(ctx, "composition-concatenated", concatenated_variants(ctx), add_row_matching,
                                        "add_row_matching v1"),
-        "concatenated_expected": variants_store(ctx, "composition-concatenated-expected", concatenated_expected_variants(ctx)),
+        "concatenated_expected": variants_store(ctx, "composition-concatenated-expected",
+                                                concatenated_expected_variants(ctx)),
     }
 
 

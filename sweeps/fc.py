@@ -56,14 +56,15 @@ def variants(ctx: FigureContext) -> dict[str, Variant]:
         batch_size=200, n_seeds=n_seeds, gradient=gradient, tau_w1=0.06, tau_w2=0.01, norm_order=2, block_length=1.0,
         record_weights=True, weights_every=1,
     )
-    return {"flexible": Variant(base.replace(lambda_nonneg=FC_LAMBDA, lambda_norm=FC_LAMBDA)), "forgetful": Variant(base)}
+    flexible = base.replace(lambda_nonneg=FC_LAMBDA, lambda_norm=FC_LAMBDA)
+    return {"flexible": Variant(flexible), "forgetful": Variant(base)}
 
 
 def expected_variants(ctx: FigureContext) -> dict[str, Variant]:
     """The gradient-flow cross-check: the same networks, expected gradients, dt = CROSS_CHECK_DT."""
     n_save, n_seeds = ctx.pick((3001, 10), (3001, 3), (301, 2))
-    return {name: v._replace(config=v.config.replace(gradient="expected", dt=CROSS_CHECK_DT, n_save=n_save, n_seeds=n_seeds))
-            for name, v in variants(ctx).items()}
+    changes = dict(gradient="expected", dt=CROSS_CHECK_DT, n_save=n_save, n_seeds=n_seeds)
+    return {name: v._replace(config=v.config.replace(**changes)) for name, v in variants(ctx).items()}
 
 
 def analyse(ds: xr.Dataset) -> xr.Dataset:
