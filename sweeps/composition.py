@@ -24,7 +24,9 @@ time-mean signed row cosine; see :mod:`ntajax._row_store`), including how often 
 on its own output index.
 
 Teachers are shared across seeds (MODEL §3.7) and both variants of a store use the same seed
-keys (common random numbers, §5.4).
+keys (common random numbers, §5.4). With M = 3 the composites are AB, BC, CA for both kinds
+(MODEL §3.6); the original's missing AC/BD composites concern the M = 4 concatenated schedules only,
+and :class:`ntajax.OrthogonalTeachers` builds those for both kinds anyway.
 """
 
 import sys
