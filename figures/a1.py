@@ -23,6 +23,7 @@ specialised the blocks coincide. The exact reduction (in-span start, λ/q in the
 in the tests to float32 precision.
 """
 
+import importlib
 import sys
 
 import numpy as np
@@ -167,7 +168,9 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    return figure_main(__name__, argv)
+    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
+    importlib.import_module(__spec__.name)
+    return figure_main(__spec__.name, argv)
 
 
 if __name__ == "__main__":

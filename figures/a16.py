@@ -17,6 +17,7 @@ round(k/0.03) (t = 0.99, 2.01, 3.0, ...), not the nominal k·τ_B.
 Settings outside gradient flow (dt/τ_c = 1) are reproduced faithfully; ntajax warns about them.
 """
 
+import importlib
 import sys
 
 import numpy as np
@@ -118,7 +119,9 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    return figure_main(__name__, argv)
+    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
+    importlib.import_module(__spec__.name)
+    return figure_main(__spec__.name, argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ The headline is the gate-learning share of εᵀKε at those configurations (wit
 grid), computed with :func:`ntajax.metrics.ntk_split`.
 """
 
+import importlib
 import sys
 
 import jax
@@ -108,7 +109,9 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    return figure_main(__name__, argv)
+    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
+    importlib.import_module(__spec__.name)
+    return figure_main(__spec__.name, argv)
 
 
 if __name__ == "__main__":

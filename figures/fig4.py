@@ -22,12 +22,15 @@ Choices and departures (stated here as the spec asks):
   cycle it converges to the distance between the two half-cycles (≈ √2 from the gate swing),
   not to 0. The panel shows it together with the distance between a block and the next block
   of the same task (one period 2τ_B later), which is what decays on convergence to the cycle;
-  the headline's decay ratio is that of the same-task distance.
+  the headline's decay ratio is that of the same-task distance. That distance levels off at a
+  few 10⁻³, a discretisation floor that shrinks with the Euler step (measured over 40 blocks:
+  5e-3 at dt = 1e-3, 4e-3 at dt = 5e-4; float32 and float64 agree).
 * E: the w̄ gap is annotated as |w̄| of the order-averaged end points.
 * D: the title is the spec's "∇_c L = w^{pT} ε"; the plotted quantity is the descent direction
   −∂L/∂c_p = w^{pT}ε.
 """
 
+import importlib
 import sys
 
 import numpy as np
@@ -291,7 +294,9 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    return figure_main(__name__, argv)
+    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
+    importlib.import_module(__spec__.name)
+    return figure_main(__spec__.name, argv)
 
 
 if __name__ == "__main__":
