@@ -112,8 +112,8 @@ def main(argv=None) -> int:
     """``python -m figures.fig7 [--data DIR] [--quick] [--out DIR]``; ``--data`` sets ``$NTAJAX_MNIST_DIR``."""
     # Under ``python -m`` this module is ``__main__``, a name figure_main cannot look up;
     # pass the registered module name instead (imported, so that its TITLE can be read).
-    importlib.import_module("figures.fig7")
-    return figure_main("figures.fig7", fig7_sweep.take_data_option(argv))
+    importlib.import_module(__spec__.name)
+    return figure_main(__spec__.name, fig7_sweep.take_data_option(argv))
 
 
 if __name__ == "__main__":
