@@ -17,6 +17,7 @@ Panels (mean ± SEM over seeds, context shading on the exact block boundaries):
   :data:`sweeps.fc.SPEED_WINDOW`).
 """
 
+import importlib
 import sys
 
 import numpy as np
@@ -104,7 +105,11 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    return figure_main(__name__, argv)
+    # Under ``python -m`` this module is ``__main__``, a name figure_main cannot look up: pass the
+    # registered module name (imported, so that figure_main can read its TITLE).
+    name = __spec__.name if __spec__ is not None else __name__
+    importlib.import_module(name)
+    return figure_main(name, argv)
 
 
 if __name__ == "__main__":
