@@ -4,7 +4,7 @@ from ._clock import block_bounds, count_blocks, original_block_steps, original_s
 from ._config import Config, NtajaxWarning, TRACED_FIELDS
 from ._curriculum import SCHEDULE_NAMES, Blocked, Curriculum, Interleaved, Smooth, schedule
 from ._dynamics import ode_vector_field, velocity
-from ._engines import Diffrax, Engine, EulerScan, SubspaceScan
+from ._engines import Engine, EulerScan, SubspaceScan
 from ._gradient import ExpectedGradient, GradientMode, SampledGradient
 from ._losses import column_norm_penalty, gate_regulariser, regulariser, task_loss, total_loss
 from ._run import make_teachers, run, seed_keys, simulate
@@ -14,11 +14,22 @@ from ._trajectory import Status, Trajectory
 from ._summary import Summary, summarise, summarise_one
 from ._presets import PRESETS, Variant
 from ._sweep import Axis, BlockOverTauW, FieldAxis, OriginalLambda, RunSummary, Sweep, TauRatio, make_axis
-from ._sweep_run import run_sweep
-from ._sweep_store import open_sweep
 from . import metrics
 
 __version__ = "0.1.0"
+
+# Imported on first use: diffrax (the ODE engine) and xarray/zarr (sweep stores) are heavy.
+_LAZY = {"Diffrax": "._ode", "run_sweep": "._sweep_run", "open_sweep": "._sweep_store"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ntajax' has no attribute {name!r}")
 
 __all__ = [
     "Axis",

@@ -48,16 +48,20 @@ def switch_times(block_length: Float[Array, ""], n_blocks: int) -> Float[Array, 
 
 
 def block_bounds(
-    block_length: Float[Array, ""], n_blocks: int, t_total: float
+    block_length: Float[Array, ""], n_blocks: int, t_total: float, dt: float | None = None
 ) -> tuple[Float[Array, " n_blocks"], Float[Array, " n_blocks"]]:
     """Start and end time of each block, (n_blocks,) each (MODEL §6.4).
 
-    The last block is cut short at ``t_total``; blocks that start at or after ``t_total``
-    (possible when ``n_blocks`` is an upper bound shared by a sweep) get NaN bounds.
+    With ``dt``, block k starts where the engine starts it, at step round(k·τ_B/dt), i.e. at
+    round(k·τ_B/dt)·dt (equal to k·τ_B when τ_B/dt is an integer; A16's τ_B = 1, dt = 0.03
+    gives 0, 0.99, 2.01, …). Without ``dt`` the nominal k·τ_B is used. The last block is cut
+    short at ``t_total``; blocks that start at or after ``t_total`` (possible when ``n_blocks``
+    is an upper bound shared by a sweep) get NaN bounds.
     """
-    k = jnp.arange(n_blocks, dtype=jnp.result_type(block_length, jnp.float32))
-    starts = k * block_length
-    ends = jnp.minimum(starts + block_length, t_total)
+    k = jnp.arange(n_blocks + 1, dtype=jnp.result_type(block_length, jnp.float32))
+    edges = k * block_length if dt is None else jnp.round(k * block_length / dt) * dt
+    starts = edges[:-1]
+    ends = jnp.minimum(edges[1:], t_total)
     exists = starts < t_total - 1e-9
     return jnp.where(exists, starts, jnp.nan), jnp.where(exists, ends, jnp.nan)
 

@@ -27,7 +27,7 @@ from jaxtyping import Array, Float, Int
 
 from . import _clock
 from ._curriculum import Blocked, Curriculum, Interleaved
-from ._engines import ENGINES, Diffrax, Engine, SubspaceScan
+from ._engines import ENGINES, Engine, SubspaceScan
 from ._gradient import GRADIENT_MODES, GradientMode
 from ._students import STUDENTS, Student
 from ._teacher_sets import OrthogonalTeachers, TeacherSet
@@ -71,7 +71,7 @@ def _engine(x) -> Engine:
         return x
     if x not in ENGINES:
         raise ValueError(f"engine={x!r} is not an engine; use one of {sorted(ENGINES)} or an Engine object.")
-    return ENGINES[x]
+    return ENGINES[x]()
 
 
 def _concrete(x) -> float | None:
@@ -346,16 +346,13 @@ class Config(eqx.Module):
                 f"exist ({self.n_teachers} base + {self.n_targets - self.n_teachers} composites); "
                 "set teachers=OrthogonalTeachers(composites='additive') or similar."
             )
-        if isinstance(self.engine, Diffrax):
-            if self.gradient.is_sampled:
-                raise ValueError("engine='diffrax' integrates the expected-gradient flow: set gradient='expected'.")
-            if schedule.is_stochastic:
-                raise ValueError("engine='diffrax' needs a deterministic curriculum; Interleaved(per='step') is random.")
+        if self.gradient.is_sampled and not self.engine.supports_sampled:
+            raise ValueError(f"engine={self.engine.name!r} integrates the expected-gradient flow: set gradient='expected'.")
+        if schedule.is_stochastic and not self.engine.supports_stochastic_curriculum:
+            raise ValueError(f"engine={self.engine.name!r} needs a deterministic curriculum; Interleaved(per='step') is random.")
         if isinstance(self.engine, SubspaceScan):
             from ._frames import SUBSPACE_FRAMES
 
-            if self.gradient.is_sampled:
-                raise ValueError("engine='subspace' integrates the expected-gradient flow: set gradient='expected'.")
             if self.student not in SUBSPACE_FRAMES:
                 raise ValueError(
                     f"engine='subspace' supports students {sorted(SUBSPACE_FRAMES)}, not {self.student!r}; use engine='scan'."

@@ -16,7 +16,6 @@ import math
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-import scipy.optimize
 from jaxtyping import Array, ArrayLike, Float, Int
 
 # Above this many injective maps the enumeration becomes wasteful; P ≤ 6 gives at most 720.
@@ -138,6 +137,8 @@ def row_matching(mean_rowcos: Float[ArrayLike, "n_teacher_rows n_student_rows"])
         )
     if not np.all(np.isfinite(s)):
         raise ValueError("row_matching got non-finite similarities (NaN or inf); check the run's status.")
+    import scipy.optimize  # imported on first use (heavy)
+
     rows, cols = scipy.optimize.linear_sum_assignment(s, maximize=True)
     matching = np.empty(s.shape[0], dtype=np.int64)
     matching[rows] = cols
