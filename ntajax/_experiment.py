@@ -13,7 +13,7 @@ import jax
 
 from ._config import Config
 from ._presets import Variant
-from ._run import make_teachers, run_chunked
+from ._run import make_teachers, precision, run_chunked
 from ._summary import Summary, summarise
 from ._trajectory import Trajectory
 
@@ -61,7 +61,8 @@ def run_variants(
                 config, key, n_chunks=progress_chunks(config), teachers=teachers, init=variant.init,
                 progress=lambda i: bar.update(1),
             )
-            summary = summarise_fn(config, trajectory) if summarise_fn is not None else None
+            with precision(config):
+                summary = summarise_fn(config, trajectory) if summarise_fn is not None else None
             results[name] = (config, trajectory, summary, teachers)
     return results
 

@@ -146,6 +146,8 @@ def figure_main(module_name: str, argv=None) -> int:
     """``main()`` of a figure script: ``python -m figures.NAME [--quick] [--out DIR]``."""
     import figures
 
+    if module_name == "__main__":  # run as python -m figures.NAME: the module's import name
+        module_name = sys.modules["__main__"].__spec__.name
     name = next(key for key, value in figures.FIGURES.items() if f"figures.{value}" == module_name)
     parser = argparse.ArgumentParser(prog=f"python -m {module_name}", description=sys.modules[module_name].TITLE)
     add_figure_arguments(parser)

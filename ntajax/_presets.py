@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array
 
 from ._config import Config
@@ -53,9 +54,13 @@ def toy_teachers() -> Array:
 
 
 def toy_state(w1, w2, c) -> GatedStudent:
-    """A toy state from (w¹₁, w¹₂), (w²₁, w²₂) and (c₁, c₂) (MODEL §2.4 ordering)."""
-    W = jnp.asarray([w1, w2], dtype=jnp.float32)[:, :, None]
-    return GatedStudent(W=W, c=jnp.asarray(c, dtype=jnp.float32))
+    """A toy state from (w¹₁, w¹₂), (w²₁, w²₂) and (c₁, c₂) (MODEL §2.4 ordering).
+
+    Held in float64 NumPy arrays, so a float64 run starts from the exact values; :func:`ntajax.run`
+    casts the state to the config's dtype.
+    """
+    W = np.asarray([w1, w2], dtype=np.float64)[:, :, None]
+    return GatedStudent(W=W, c=np.asarray(c, dtype=np.float64))
 
 
 def toy() -> dict[str, Variant]:

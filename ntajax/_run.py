@@ -145,6 +145,28 @@ def run(
         return _run(config, key, jnp.asarray(teachers), init, teacher_axis, init_axis, jnp.int32(start_step))
 
 
+def initial_students(config: Config, key: PRNGKeyArray) -> Student:
+    """The default initial state of every seed (leading seed axis), exactly as :func:`run`
+    draws it: seed n initialises from the first half of its key (MODEL §5.3, §5.4)."""
+    _, keys = seed_keys(_as_key(key), config.n_seeds)
+    with precision(config):
+        return _initialise(config.cast(), keys)
+
+
+@eqx.filter_jit
+def _initialise(config, keys):
+    students = jax.vmap(lambda k: config.student_class.initialise(config, key=jax.random.split(k)[0]))(keys)
+    # strong dtypes, as the states the engine returns (a weak type would retrace the next chunk)
+    return jax.tree.map(lambda x: x.astype(config.float_dtype), students)
+
+
+def _per_seed(config: Config, init: Student) -> Student:
+    """``init`` with a leading seed axis (a shared state is broadcast to every seed)."""
+    if _check_init(config, init) == 0:
+        return init
+    return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (config.n_seeds, *jnp.shape(x))), init)
+
+
 def precision(config: Config):
     """Context manager enabling 64-bit JAX for a float64 config (a no-op context for float32)."""
     return jax.enable_x64(config.dtype == "float64")
@@ -183,6 +205,8 @@ def run_chunked(
     )
     if teachers is None:
         teachers = make_teachers(config, key)
+    # Every chunk gets a per-seed initial state, so all chunks share one compiled program.
+    init = initial_students(config, key) if init is None else _per_seed(config, init)
     pieces = []
     for i in range(n_chunks):
         piece = run(chunk, key, teachers=teachers, init=init, start_step=i * chunk.n_steps)

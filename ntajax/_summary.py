@@ -61,7 +61,7 @@ def summarise_one(config: Config, trajectory: Trajectory, threshold: float = 0.1
     weights = valid / jnp.sum(valid)
     pi = assign_paths(jnp.tensordot(weights, trajectory.similarity, axes=1))
     alignment = total_alignment(trajectory.similarity, pi)
-    starts, ends = block_bounds(config.block_length, config.block_count, t_end)
+    starts, ends = block_bounds(config.block_length, config.block_count, t_end, config.dt)
     loss = jnp.where(valid, trajectory.loss, jnp.nan)
     times, censored = adaptation_times(t, loss, starts, ends, threshold)
     if config.student == "gated" and config.n_paths >= 2:

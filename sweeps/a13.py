@@ -48,7 +48,7 @@ def simulate(overlaps, n_seeds: int, t_total: float, seed: int) -> xr.Dataset:
     trajectory = ntajax.run(config, key, teachers=teachers)
     summary = ntajax.summarise(config, trajectory)
     t = np.asarray(trajectory.t[0])
-    starts, ends = ntajax.block_bounds(config.block_length, config.block_count, config.t_total)
+    starts, ends = ntajax.block_bounds(config.block_length, config.block_count, config.t_total, config.dt)
     speed = [float(metrics.adaptation_speed(t, trajectory.loss[r], starts, ends)[1]) for r in range(config.n_seeds)]
     spec = [float(metrics.specialisation(trajectory.similarity[r], summary.assignment[r])) for r in range(config.n_seeds)]
     overlap = [mean_row_overlap(teachers[r]) for r in range(config.n_seeds)]

@@ -49,7 +49,7 @@ def simulate(grid, t_total: float, n_seeds: int, seed: int, progress: bool = Tru
     trajectory = ntajax.run(config, key, teachers=teachers)
     summary = ntajax.summarise(config, trajectory)
     t = np.asarray(trajectory.t[0])
-    starts, ends = ntajax.block_bounds(config.block_length, config.block_count, config.t_total)
+    starts, ends = ntajax.block_bounds(config.block_length, config.block_count, config.t_total, config.dt)
     peak_per_block, peak_tail, norm_sq = [], [], []
     for run in range(config.n_seeds):
         per_block, tail = metrics.peak_gate_speed_per_block(t, trajectory.gates[run], starts, ends, config.tau_c)

@@ -171,3 +171,16 @@ def test_toy_follows_analytic_wbar_curve(tau_c):
     assert np.max(np.abs(wbar[switching] - predicted)) < 0.03
     # the dip deepens with τ_c/τ_w: the minimum of W̄ is near the analytic minimum
     assert np.min(wbar) == pytest.approx(np.sqrt(1 - tau_c / 2), abs=0.03)
+
+
+def test_chunked_run_compiles_once_for_all_chunks():
+    """run_chunked gives every chunk a per-seed initial state with strong dtypes: one trace."""
+    from ntajax._run import compile_count, run_chunked
+
+    config = ntajax.Config(gradient="expected", t_total=0.5, n_save=11, n_seeds=2, tau_c=0.03, lambda_norm=0.9,
+                           lambda_nonneg=0.1, block_length=0.25)
+    whole = ntajax.run(config, jax.random.key(1))
+    before = compile_count()
+    pieces = run_chunked(config, jax.random.key(1), n_chunks=5)
+    assert compile_count() - before == 1
+    np.testing.assert_array_equal(np.asarray(pieces.loss), np.asarray(whole.loss))
