@@ -19,14 +19,15 @@ from . import metrics
 __version__ = "0.1.0"
 
 # Imported on first use: diffrax (the ODE engine) and xarray/zarr (sweep stores) are heavy.
-_LAZY = {"Diffrax": "._ode", "run_sweep": "._sweep_run", "open_sweep": "._sweep_store"}
+_LAZY = {"Diffrax": "._ode", "run_sweep": "._sweep_run", "open_sweep": "._sweep_store", "mnist": None}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        module = importlib.import_module(_LAZY[name] or f".{name}", __name__)
+        value = module if _LAZY[name] is None else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'ntajax' has no attribute {name!r}")
@@ -77,6 +78,7 @@ __all__ = [
     "make_axis",
     "make_teachers",
     "metrics",
+    "mnist",
     "ode_vector_field",
     "open_sweep",
     "original_block_steps",

@@ -2,13 +2,14 @@
 
 :func:`content_hash` turns a description — configs, explicit arrays (teachers, initial
 states), schedules, plain numbers and strings, nested in dicts, lists and tuples — into a
-sha256 hex digest, together with the ntajax version. :func:`cached_dataset` stores a
+sha256 hex digest, together with the ntajax version and a digest of ntajax's source code. :func:`cached_dataset` stores a
 computed :class:`xarray.Dataset` under ``<root>/<name>-<hash>.zarr`` and returns the stored
 copy on later calls, so a figure script recomputes only what changed and can never read a
 store made from different settings.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -46,11 +47,23 @@ def _canonical(obj):
     return repr(obj)
 
 
+@functools.cache
+def source_digest() -> str:
+    """sha256 of ntajax's own source files: results depend on the code as much as on the settings,
+    so a store made by other code (a changed engine or random stream) is never reused."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def content_hash(description) -> str:
-    """sha256 of the canonical form of ``description`` plus the ntajax version."""
+    """sha256 of the canonical form of ``description``, the ntajax version and :func:`source_digest`."""
     from . import __version__
 
-    text = json.dumps(_canonical(description), sort_keys=True) + "|ntajax " + __version__
+    text = json.dumps(_canonical(description), sort_keys=True) + "|ntajax " + __version__ + "|" + source_digest()
     return hashlib.sha256(text.encode()).hexdigest()
 
 

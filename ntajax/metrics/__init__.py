@@ -12,6 +12,16 @@ from ._alignment import context_alignment, matched_mismatched, specialisation, t
 from ._assignment import assign_paths, path_order, row_matching, same_output_fraction, unassigned_paths
 from ._cosine import column_cosine, frobenius_cosine, row_cosine, similarity_matrix
 from ._regime import FLEXIBLE, FORGETFUL, classify_regime, gate_separation
+from ._rows import (
+    matched_gates,
+    matched_row_alignment,
+    per_neuron_rows,
+    row_cosines,
+    second_layer_block_means,
+    sorted_rows,
+    sorted_second_layer,
+    sorted_similarity,
+)
 from ._speeds import (
     central_difference,
     gate_speed,
@@ -32,6 +42,14 @@ from ._toy import (
 )
 
 __all__ = [
+    "sorted_similarity",
+    "sorted_second_layer",
+    "sorted_rows",
+    "second_layer_block_means",
+    "row_cosines",
+    "per_neuron_rows",
+    "matched_row_alignment",
+    "matched_gates",
     "FLEXIBLE",
     "FORGETFUL",
     "adaptation_speed",

@@ -1,0 +1,186 @@
+"""Sweep benchmarks (issue: sweep engine and main job). Prints one table per measurement.
+
+1. Fig. 5a panel (25 points × 10 seeds, t_tot = 7, dt = 1e-3): sampled B = 200 and expected
+   gradient, end to end in a cold process (interpreter start, imports, compile, run, store), with
+   JAX's persistent compilation cache off, and again with a warm persistent cache.
+2. A 64 × 64 × 10-seed expected-mode phase diagram (panel a axes): wall time and peak RSS.
+3. Side by side in one process: the Fig. 5a panel (expected) as one compile per grid point (the
+   original strategy: every point's hyperparameters baked in as constants) vs ntajax's single
+   compile; the ratio.
+4. diffrax (adaptive Tsit5) vs Euler at equal accuracy of the final total alignment on one
+   flexible Fig. 5 point: vector-field evaluations and wall time.
+
+Usage: ``python bench/bench_sweep.py [--skip-big]``. Each cold measurement runs in a fresh
+subprocess; numbers on the shared 2-core CPU vary by ±20 %.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+AUTHORS_FIG5A_S = 227.0  # the authors' code on this machine (issue text)
+
+COLD = r"""
+import json, os, resource, sys, time
+t_start = float(sys.argv[3])
+import ntajax
+from ntajax._sweep_presets import fig5a
+from ntajax._sweep_run import run_sweep
+gradient, out = sys.argv[1], sys.argv[2]
+if os.environ.get("NTAJAX_BENCH_CACHE"):
+    import jax
+    jax.config.update("jax_compilation_cache_dir", os.environ["NTAJAX_BENCH_CACHE"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+ds = run_sweep(fig5a(gradient), out, progress=False)
+ok = bool((ds["status"] == 0).all())
+print(json.dumps(dict(total_s=time.time() - t_start, ok=ok, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      mean_alignment=float(ds["final_alignment"].mean()))))
+"""
+
+BIG = r"""
+import json, resource, sys, time
+import numpy as np
+import ntajax
+from ntajax._sweep import Sweep, make_axis
+from ntajax._sweep_presets import fig5_base
+from ntajax._sweep_run import run_sweep
+t0 = time.perf_counter()
+sweep = Sweep(fig5_base("expected", n_save=101), (make_axis("block_over_tau_w", np.geomspace(1, 16, 64)),
+              make_axis("tau_ratio", np.geomspace(1, 40, 64))), n_seeds=10)
+ds = run_sweep(sweep, sys.argv[1], progress=False)
+print(json.dumps(dict(wall_s=time.perf_counter() - t0, runs=sweep.n_points * sweep.n_seeds,
+                      rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, ok=bool((ds["status"] == 0).all()))))
+"""
+
+PER_POINT = r"""
+import json, time
+import equinox as eqx, jax, numpy as np
+import ntajax
+from ntajax._run import make_teachers, seed_keys, simulate
+from ntajax._sweep_presets import fig5a
+from ntajax._sweep_run import compute_chunk
+sweep = fig5a("expected")
+config = sweep.config
+key = jax.random.key(sweep.seed)
+teachers = make_teachers(config, key)
+_, keys = seed_keys(key, config.n_seeds)
+
+t0 = time.perf_counter()
+per_point = []
+for point in sweep.point_fields():
+    point_config = config.replace(**point)
+    # the original strategy: the point's hyperparameters are constants of its own program
+    program = jax.jit(lambda k: jax.vmap(lambda kk: ntajax.summarise_one(point_config, simulate(point_config, kk, teachers=teachers)).final_alignment)(k))
+    per_point.append(np.asarray(program(keys)))
+per_point_s = time.perf_counter() - t0
+t0 = time.perf_counter()
+single = compute_chunk(sweep, 0, sweep.n_points)["final_alignment"]
+single_s = time.perf_counter() - t0
+print(json.dumps(dict(per_point_s=per_point_s, single_s=single_s, n_points=sweep.n_points,
+                      max_diff=float(np.max(np.abs(np.stack(per_point) - single))))))
+"""
+
+ODE = r"""
+import json, time
+import diffrax, jax, jax.numpy as jnp, numpy as np
+import ntajax
+from ntajax._clock import switch_times
+from ntajax._run import make_teachers
+from ntajax._sweep_presets import fig5_base
+
+base = fig5_base("expected", n_save=101).replace(block_length=0.6, tau_c=0.02, n_seeds=1).with_block_count()
+key = jax.random.key(0)
+teachers = make_teachers(base, key)
+
+def final_alignment(config):
+    trajectory = ntajax.run(config, key, teachers=teachers)
+    return float(ntajax.summarise(config, trajectory).final_alignment[0])
+
+reference = final_alignment(base.replace(engine="subspace", dt=1e-5, n_save=101))
+rows = []
+for dt in (1e-2, 5e-3, 2e-3, 1e-3, 5e-4):
+    config = base.replace(engine="scan", dt=dt)
+    final_alignment(config)  # compile
+    t0 = time.perf_counter(); value = final_alignment(config.replace(tau_w=config.tau_w * 1.0)); wall = time.perf_counter() - t0
+    rows.append(dict(engine=f"Euler dt={dt:g}", error=abs(value - reference), evaluations=config.n_steps, wall_s=wall))
+for rtol in (1e-3, 1e-4, 1e-5, 1e-6):
+    engine = ntajax.Diffrax(stepsize_controller=diffrax.PIDController(rtol=rtol, atol=rtol * 1e-2), max_steps=4_000_000)
+    config = base.replace(engine=engine)
+    final_alignment(config)
+    t0 = time.perf_counter(); value = final_alignment(config); wall = time.perf_counter() - t0
+    # count the solver's steps with the same problem solved directly
+    switches = switch_times(config.block_length, config.block_count)
+    init = config.student_class.initialise(config, key=jax.random.split(ntajax.seed_keys(key, 1)[1][0])[0])
+    solution = diffrax.diffeqsolve(
+        diffrax.ODETerm(ntajax.ode_vector_field), diffrax.Tsit5(), t0=0.0, t1=config.t_total, dt0=config.dt, y0=init,
+        args=(config, teachers, switches), stepsize_controller=diffrax.ClipStepSizeController(engine.stepsize_controller, jump_ts=switches),
+        max_steps=engine.max_steps, saveat=diffrax.SaveAt(t1=True), throw=False)
+    steps = int(solution.stats["num_steps"])
+    rows.append(dict(engine=f"diffrax Tsit5 rtol={rtol:g}", error=abs(value - reference), evaluations=6 * steps, wall_s=wall))
+print(json.dumps(dict(reference=reference, rows=rows)))
+"""
+
+
+def _child(code: str, *args: str, env=None) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cold_fig5a() -> None:
+    print("1. Fig. 5a panel, 25 points × 10 seeds, t_tot = 7, end to end in a cold process")
+    print(f"{'mode':<10} {'compile cache':<22} {'total':>8} {'vs authors (227 s)':>19} {'peak RSS':>9} {'mean A_tot':>11}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for gradient in ("sampled", "expected"):
+            cache = os.path.join(tmp, f"jaxcache-{gradient}")
+            for label, env_cache in (("off", None), ("persistent, first", cache), ("persistent, warm", cache)):
+                env = dict(os.environ)
+                if env_cache:
+                    env["NTAJAX_BENCH_CACHE"] = env_cache
+                out = os.path.join(tmp, f"{gradient}-{label.replace(' ', '_').replace(',', '')}.zarr")
+                r = _child(COLD, gradient, out, repr(time.time()), env=env)
+                print(f"{gradient:<10} {label:<22} {r['total_s']:>7.2f}s {AUTHORS_FIG5A_S / r['total_s']:>18.0f}x"
+                      f" {r['rss_mb']:>7.0f}MB {r['mean_alignment']:>11.3f}")
+    print("total = interpreter start to results stored (imports ≈ 1 s of it); 'persistent' = jax_compilation_cache_dir set")
+
+
+def big_phase_diagram() -> None:
+    print("\n2. 64 × 64 × 10-seed expected-mode phase diagram (τ_B/τ_w × τ_w/τ_c), one process")
+    with tempfile.TemporaryDirectory() as tmp:
+        r = _child(BIG, os.path.join(tmp, "big.zarr"))
+    print(f"{r['runs']:,} runs × 7000 steps in {r['wall_s']:.1f} s ({r['runs'] * 7000 / r['wall_s']:,.0f} student-steps/s), "
+          f"peak RSS {r['rss_mb']:.0f} MB, all runs ok: {r['ok']}")
+
+
+def per_point_vs_single() -> None:
+    print("\n3. One compile per grid point (the original strategy) vs one compile for the panel (Fig. 5a, expected)")
+    r = _child(PER_POINT)
+    print(f"per point: {r['per_point_s']:.1f} s for {r['n_points']} compiles;  single program: {r['single_s']:.2f} s;"
+          f"  ratio {r['per_point_s'] / r['single_s']:.1f}x;  max |Δ final A_tot| {r['max_diff']:.2e}")
+
+
+def ode_vs_euler() -> None:
+    print("\n4. diffrax vs Euler on one Fig. 5 point (τ_B = 0.6, τ_c = 0.02), error of the final A_tot vs Euler dt = 1e-5")
+    r = _child(ODE)
+    print(f"{'engine':<28} {'|error|':>10} {'vector-field evals':>19} {'wall':>8}")
+    for row in r["rows"]:
+        print(f"{row['engine']:<28} {row['error']:>10.2e} {row['evaluations']:>19,} {row['wall_s']:>7.3f}s")
+    print("diffrax evaluations = 6 per accepted or rejected Tsit5 step; wall time excludes compilation")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-big", action="store_true", help="skip the 64 × 64 × 10 phase diagram")
+    args = parser.parse_args()
+    cold_fig5a()
+    if not args.skip_big:
+        big_phase_diagram()
+    per_point_vs_single()
+    ode_vs_euler()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Gated-student figures (Fig. 2, 5, 8, A2, A3, A13) and the ``ntajax figure`` command.
+
+Every script runs at tiny size and writes a PNG and a PDF; where the paper makes a claim that
+already holds at a small size, it is checked against an independent reference (theory, the
+teacher construction) or as the stated qualitative ordering.
+"""
+
+import numpy as np
+import pytest
+
+from ntajax._figure import FigureContext, load_figure, make_figure
+from ntajax.cli import main
+
+PNG_MIN_BYTES = 10_000
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("gatedfigs")
+
+
+@pytest.fixture(scope="module")
+def tiny(out_dir):
+    """``tiny(name)`` → (module, context, data), each figure computed once at tiny size."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            module = load_figure(name)
+            ctx = FigureContext(out=out_dir, size="tiny", progress=False)
+            cache[name] = (module, ctx, module.compute(ctx))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fig2", "fig5", "fig8", "a2", "a3", "a13"])
+def test_figure_writes_png_and_pdf(name, tiny):
+    module, ctx, data = tiny(name)
+    files = module.plot(data, ctx)
+    png = next(f for f in files if f.suffix == ".png")
+    pdf = next(f for f in files if f.suffix == ".pdf")
+    assert png.stat().st_size > PNG_MIN_BYTES and pdf.read_bytes()[:4] == b"%PDF"
+    assert isinstance(module.headline(data), str) and module.headline(data)
+
+
+def test_stores_are_reused_not_recomputed(out_dir):
+    """A second ``make_figure`` finds the content-addressed store and does not simulate again."""
+    ctx = FigureContext(out=out_dir / "reuse", size="tiny", progress=False)
+    first = make_figure("a13", ctx)
+    stores = sorted(p.name for p in ctx.data_dir.iterdir())
+    second = make_figure("a13", ctx)
+    assert sorted(p.name for p in ctx.data_dir.iterdir()) == stores
+    assert second.headline == first.headline and second.compute_s < first.compute_s
+
+
+@pytest.mark.slow
+def test_fig8_switch_cost_falls_with_training_only_when_flexible(tiny):
+    """Fig. 8's claim: the loss right after a switch shrinks over blocks for the flexible model."""
+    module, _, data = tiny("fig8")
+    flexible = np.nanmean(module.post_switch(data["runs"], "flexible")[:, :, 0], axis=0)
+    forgetful = np.nanmean(module.post_switch(data["runs"], "forgetful")[:, :, 0], axis=0)
+    assert flexible[-1] < 0.7 * flexible[0]
+    assert forgetful[-1] > 0.85 * forgetful[0]
+
+
+@pytest.mark.slow
+def test_fig5_regulariser_and_block_length_make_the_flexible_regime(tiny):
+    """Panel b: λ = 0 stays forgetful (A_tot ≈ ½); regularised gates with long blocks specialise,
+    and more than with the quasi-interleaved blocks τ_B = τ_w (FIGURES.md Fig. 5 expectations)."""
+    _, _, data = tiny("fig5")
+    ds = data["fig5b"]
+    mean = ds["final_alignment"].mean("seed")
+    assert float(mean.sel(**{"lambda": 0.0}).max()) < 0.6
+    strong = mean.sel(**{"lambda": 0.2})
+    assert float(strong.sel(block_over_tau_w=[4.0, 6.0, 8.0, 10.0]).min()) > 0.9
+    assert float(strong.sel(block_over_tau_w=1.0)) < float(strong.sel(block_over_tau_w=4.0))
+    for panel in ("dense_a", "dense_b"):
+        assert "boundary" in data[panel] and data[panel]["boundary"].shape == (data[panel].sizes["block_over_tau_w"],)
+
+
+@pytest.mark.slow
+def test_a2_peak_gate_speed_follows_the_summed_singular_values():
+    """τ_c·max|ċ| ≈ Σ_α s_α² of the switched-on module (MODEL §7.8), for two teacher ranks."""
+    from sweeps.a2 import simulate
+
+    ds = simulate(grid=(2, 8), t_total=20.0, n_seeds=1, seed=0)
+    ratio = ds["peak_gate_speed"].values[:, 0] / ds["teacher_sv_sum_sq"].values
+    assert np.all((ratio > 0.75) & (ratio < 1.3))
+    # the student's path norm approaches the teacher's Σ s² = r
+    np.testing.assert_allclose(ds["path_norm_sq"].values[:, 0], ds["teacher_sv_sum_sq"].values, rtol=0.25)
+
+
+@pytest.mark.slow
+def test_a3_column_penalty_shrinks_the_unused_paths(tiny):
+    """The W column penalty (a group lasso, MODEL §4.2) leaves the least-used path smaller than
+    without it, seed by seed (common random numbers)."""
+    _, _, data = tiny("a3")
+    norms = data["runs"]["path_norms"].isel(t=-1)  # (variant, seed, path)
+    smallest = norms.min("path")
+    assert np.all(smallest.sel(variant="W penalty").values < smallest.sel(variant="no W penalty").values)
+
+
+def test_a13_overlap_and_adaptation_speed(tiny):
+    """The realised row overlap of the seeded correlated teachers is ≈ ξ (MODEL §3.5); identical
+    teachers (ξ = 1) cannot be told apart (specialisation 0); the loss moves more slowly after a
+    switch when the teachers overlap more."""
+    _, _, data = tiny("a13")
+    ds = data["a13"]
+    np.testing.assert_allclose(ds["realised_overlap"].mean("seed").values, ds["xi"].values, atol=0.06)
+    assert np.all(ds["specialisation"].sel(xi=1.0).values < 1e-6)
+    speed = ds["adaptation_speed"].mean("seed").values
+    assert np.all(np.diff(speed) < 0)
+
+
+def test_figure_cli_lists_and_rejects(capsys):
+    assert main(["figure", "--list"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("fig2", "fig5", "a16", "baselines"):
+        assert name in listed
+    assert main(["figure", "no_such_figure", "--size", "tiny"]) == 2
+    assert "unknown figure" in capsys.readouterr().err
