@@ -11,7 +11,6 @@ Data: ``$NTAJAX_MNIST_DIR`` (standard IDX files) or the shipped 10 000-image spl
 features cached under ``$NTAJAX_CACHE_DIR/mnist`` (default ``~/.cache/ntajax/mnist``).
 """
 
-import importlib
 import json
 import sys
 import warnings
@@ -110,10 +109,7 @@ def headline(data: dict) -> str:
 
 def main(argv=None) -> int:
     """``python -m figures.fig7 [--data DIR] [--quick] [--out DIR]``; ``--data`` sets ``$NTAJAX_MNIST_DIR``."""
-    # Under ``python -m`` this module is ``__main__``, a name figure_main cannot look up;
-    # pass the registered module name instead (imported, so that its TITLE can be read).
-    importlib.import_module(__spec__.name)
-    return figure_main(__spec__.name, fig7_sweep.take_data_option(argv))
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

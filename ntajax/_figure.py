@@ -131,9 +131,15 @@ def add_figure_arguments(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--size", choices=SIZES, default="paper", help="paper (default), quick or tiny (smoke test)")
     parser.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="MNIST IDX files for fig7 (sets NTAJAX_MNIST_DIR; default: that variable or the shipped test split)")
 
 
 def context_from_args(args) -> FigureContext:
+    if getattr(args, "data", None):
+        import os
+
+        os.environ["NTAJAX_MNIST_DIR"] = str(args.data)  # read by ntajax.mnist at the command-line edge
     return FigureContext(out=Path(args.out), size=args.size or "paper", progress=not args.no_progress, seed=args.seed)
 
 
@@ -146,10 +152,11 @@ def figure_main(module_name: str, argv=None) -> int:
     """``main()`` of a figure script: ``python -m figures.NAME [--quick] [--out DIR]``."""
     import figures
 
+    module = sys.modules[module_name]
     if module_name == "__main__":  # run as python -m figures.NAME: the module's import name
-        module_name = sys.modules["__main__"].__spec__.name
+        module_name = module.__spec__.name
     name = next(key for key, value in figures.FIGURES.items() if f"figures.{value}" == module_name)
-    parser = argparse.ArgumentParser(prog=f"python -m {module_name}", description=sys.modules[module_name].TITLE)
+    parser = argparse.ArgumentParser(prog=f"python -m {module_name}", description=module.TITLE)
     add_figure_arguments(parser)
     args = parser.parse_args(argv)
     print(report(make_figure(name, context_from_args(args))))

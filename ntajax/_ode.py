@@ -6,7 +6,6 @@ diffrax is imported only when this engine is used.
 """
 
 import diffrax
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 

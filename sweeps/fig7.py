@@ -12,8 +12,6 @@ the ``train-*`` files the official 60 000/10 000 split is used), else the shippe
 10 000-image test file split reproducibly into 8000 train and 2000 test images.
 """
 
-import argparse
-import os
 import sys
 
 from ntajax._figure import FigureContext
@@ -66,24 +64,8 @@ def compute(ctx: FigureContext) -> dict:
                                                                last_gate_records=LAST_GATE_RECORDS))}
 
 
-def take_data_option(argv=None) -> list[str]:
-    """Strip ``--data DIR`` from the command line and export it as ``$NTAJAX_MNIST_DIR``.
-
-    The shared figure command line has no data option, so the MNIST folder reaches
-    :func:`compute` through the environment; this lets ``python -m sweeps.fig7 --data DIR``
-    (and ``python -m figures.fig7 --data DIR``) work too.
-    """
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--data", default=None)
-    known, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    if known.data is not None:
-        os.environ[ENV_DATA_DIR] = known.data
-    return rest
-
-
 def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0] + f" (--data DIR or ${ENV_DATA_DIR}: MNIST IDX folder)",
-                      take_data_option(argv))
+    return sweep_main(compute, __doc__.splitlines()[0] + f" (--data DIR or ${ENV_DATA_DIR}: MNIST IDX folder)", argv)
 
 
 if __name__ == "__main__":

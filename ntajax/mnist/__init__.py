@@ -36,6 +36,7 @@ from ._readout import (
 from ._stream import StreamState, next_batch
 
 __all__ = [
+    "readout_loss",
     "CNN",
     "CNNConfig",
     "EvenOddLabels",
