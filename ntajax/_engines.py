@@ -210,7 +210,9 @@ class EulerScan(Engine):
         )
         if not frame.records_in_loop:
             steps = start_step + every * jnp.arange(config.n_save, dtype=jnp.int32)
-            records = jax.vmap(lambda st, i: record_at(st, i, None))(records, steps)
+            # in batches of save points, so the transient memory does not grow with n_save
+            records = jax.lax.map(lambda x: record_at(x[0], x[1], None), (records, steps),
+                                  batch_size=min(config.n_save, 512))
         final = frame.decode(state)
         if weight_buffer is not None:
             weight_buffer = write(weight_buffer, n_weight_saves - 1, final)
