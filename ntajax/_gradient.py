@@ -53,6 +53,27 @@ def _marsaglia_tsang_candidate(alpha, x, u):
     return d * v, accept
 
 
+def normals_and_uniforms(key: PRNGKeyArray, n_normal: int, n_uniform: int, dtype=jnp.float32):
+    """``n_normal`` N(0, 1) and ``n_uniform`` U[0, 1) variates from ONE call to the bit generator.
+
+    The conversions are those of ``jax.random``: mantissa bits to [1, 2) minus 1 for uniforms,
+    and √2·erfinv(u) with u uniform on (−1, 1) for normals. Drawing all bits at once keeps the
+    compiled program small (each ``jax.random`` call inlines its own threefry rounds).
+    """
+    dtype = jnp.dtype(dtype)
+    if dtype == jnp.float64:
+        bits, shift, one = jax.random.bits(key, (n_normal + n_uniform,), jnp.uint64), 64 - 52, 0x3FF0000000000000
+        uint = jnp.uint64
+    else:
+        bits, shift, one = jax.random.bits(key, (n_normal + n_uniform,), jnp.uint32), 32 - 23, 0x3F800000
+        uint = jnp.uint32
+    mantissa = jax.lax.shift_right_logical(bits, uint(shift)) | uint(one)
+    unit = jax.lax.bitcast_convert_type(mantissa, dtype) - 1.0  # [0, 1)
+    low = jnp.nextafter(jnp.asarray(-1.0, dtype), jnp.asarray(1.0, dtype))
+    symmetric = jnp.maximum(low, unit[:n_normal] * (1.0 - low) + low)  # (−1, 1)
+    return jnp.sqrt(jnp.asarray(2.0, dtype)) * jax.scipy.special.erfinv(symmetric), unit[n_normal:]
+
+
 def gamma_marsaglia_tsang(
     key: PRNGKeyArray, alpha: Float[Array, "..."], first_normal=None, first_uniform=None
 ) -> Float[Array, "..."]:
@@ -71,10 +92,8 @@ def gamma_marsaglia_tsang(
     """
 
     def attempt(k):
-        k_normal, k_uniform = jax.random.split(k)
-        x = jax.random.normal(k_normal, alpha.shape, alpha.dtype)
-        u = jax.random.uniform(k_uniform, alpha.shape, alpha.dtype)
-        return _marsaglia_tsang_candidate(alpha, x, u)
+        x, u = normals_and_uniforms(k, alpha.size, alpha.size, alpha.dtype)
+        return _marsaglia_tsang_candidate(alpha, x.reshape(alpha.shape), u.reshape(alpha.shape))
 
     if first_normal is None:
         value, accepted = attempt(jax.random.fold_in(key, 0))
@@ -105,14 +124,14 @@ def wishart_factor(key: PRNGKeyArray, d_in: int, batch_size: int, dtype=jnp.floa
 
     XᵀX ~ Wishart_d(I, B) equals A Aᵀ in law, where A is lower triangular with
     A_ii = √χ²_{B−i} (i = 0 … d−1) and A_ij ~ N(0, 1) below the diagonal; F = A/√B. Exactly
-    d(d+1)/2 normals and d uniforms are drawn: the d normals that land on the diagonal are the
+    d(d+1)/2 normals and d uniforms are drawn in one call: the d normals that land on the diagonal are the
     normal draws of the χ² candidates (Marsaglia–Tsang; a rejected candidate, probability
     < 10⁻³ at B = 200, is redrawn). Requires B > d (χ²_ν = 2·Gamma(ν/2) with ν/2 ≥ 1).
     """
-    k_normal, k_uniform, k_redraw = jax.random.split(key, 3)
-    lower = _fill_lower(jax.random.normal(k_normal, (d_in * (d_in + 1) // 2,), dtype), d_in)
+    k_draw, k_redraw = jax.random.split(key)
+    normals, uniforms = normals_and_uniforms(k_draw, d_in * (d_in + 1) // 2, d_in, dtype)
+    lower = _fill_lower(normals, d_in)
     on_diagonal = lower.reshape(-1)[:: d_in + 1]
-    uniforms = jax.random.uniform(k_uniform, (d_in,), dtype)
     dof = batch_size - jnp.arange(d_in, dtype=dtype)
     chi2 = 2.0 * gamma_marsaglia_tsang(k_redraw, dof / 2, on_diagonal, uniforms)
     a = jnp.where(jnp.eye(d_in, dtype=bool), jnp.sqrt(chi2)[:, None], lower)
