@@ -183,3 +183,4 @@ class TwoLayerStudent(Student):
 
 
 STUDENTS: dict[str, type[Student]] = {cls.name: cls for cls in (GatedStudent, PerNeuronStudent, TwoLayerStudent)}
+from . import _multihead_student  # noqa: E402, F401  (appends the multi-head student to STUDENTS)
