@@ -214,7 +214,7 @@ def summarise_continual(
     alignment = any_total_alignment(trajectory.similarity, weights)
 
     n_blocks = config.block_count
-    starts, ends = block_bounds(config.block_length, n_blocks, t_end)
+    starts, ends = block_bounds(config.block_length, n_blocks, t_end, config.dt)
     loss = jnp.where(valid, trajectory.loss, jnp.nan)
     times, censored = adaptation_times(t, loss, starts, ends, threshold)
     if not config.schedule.is_blocked:
