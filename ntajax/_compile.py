@@ -1,9 +1,14 @@
-"""Compiler settings of ntajax's jitted entry points.
+"""Compiler settings of ntajax's jitted entry points (passed per ``jit``; no global flag is set).
 
-XLA's CPU backend spends most of its compile time in LLVM's optimisation of the generated
-kernels. ntajax's kernels are small elementwise loops and matrix products whose speed does not
-improve beyond LLVM's level 1 (measured in ``bench/bench_compile.py``), while level 1 roughly
-halves the compile time of a run. The option is passed per ``jit`` (no global flag is set).
+Measured on the 2-core CPU (``python bench/bench_compile.py``):
+
+* ``xla_backend_optimization_level = 1``: LLVM's level 1 instead of the default. ntajax's
+  kernels are small elementwise loops and matrix products that run no faster at higher levels,
+  while compiling takes up to twice as long.
+* ``xla_cpu_use_fusion_emitters = False``: XLA's classic loop emitter instead of its newer
+  MLIR fusion emitters. For these programs the newer emitters compile more slowly, need
+  ~200 MB more memory while compiling, and generate slower code for wide batches (a vmapped
+  sweep chunk ran 2–9× slower); runs of ~10 seeds are within ±15 %.
 """
 
-COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}

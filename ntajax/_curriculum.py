@@ -96,11 +96,19 @@ class Blocked(Curriculum):
         return np.stack(rows)
 
     def task_of_block(self, block: Int[Array, ""], n_targets: int) -> Float[Array, " n_targets"]:
-        """Weight vector of block ``block``."""
+        """Weight vector of block ``block``.
+
+        Written as a chain of selects over the (short) sequences rather than an indexing of a
+        table: when ``block`` is batched (a sweep over τ_B) an index would become a gather in
+        every Euler step, which XLA executes far more slowly on CPU.
+        """
         out = None
         for start, seq in self.phases:
-            table = jnp.asarray(self._sequence_matrix(seq, n_targets), dtype=jnp.float32)
-            w = table[jnp.mod(block, len(seq))]
+            table = self._sequence_matrix(seq, n_targets)
+            position = jnp.mod(block, len(seq))
+            w = jnp.asarray(table[0], jnp.float32)
+            for j in range(1, len(seq)):
+                w = jnp.where(position == j, jnp.asarray(table[j], jnp.float32), w)
             out = w if out is None else jnp.where(block >= start, w, out)
         return out
 

@@ -22,7 +22,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._clock import block_of_step
 from ._dynamics import curriculum_weights
-from ._frames import SUBSPACE_FRAMES, Frame, FullFrame
+from ._frames import SUBSPACE_FRAMES, Frame, FullFrame, checked_teachers
 from ._trajectory import Status, Trajectory
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ class SubspaceScan(EulerScan):
             raise ValueError(
                 f"engine='subspace' supports students {sorted(SUBSPACE_FRAMES)}, not {config.student!r}; use engine='scan'."
             )
-        return SUBSPACE_FRAMES[config.student].build(config, teachers, init)
+        return SUBSPACE_FRAMES[config.student].build(config, checked_teachers(teachers, config), init)
 
 
 def _diffrax_engine() -> Engine:

@@ -99,9 +99,11 @@ def _gate_force(c, config):
                                       norm_order=config.norm_order)
 
 
-def _checked_lambda_w(config):
+def checked_teachers(teachers, config):
+    """``teachers``, with a run-time error if λ_W ≠ 0 (checked once per run, outside the scan:
+    the W column penalty moves weights out of the invariant subspace)."""
     return eqx.error_if(
-        config.lambda_w, config.lambda_w != 0,
+        teachers, config.lambda_w != 0,
         "engine='subspace' needs lambda_w = 0 (the W column penalty leaves the invariant subspace); use engine='scan'.",
     )
 
@@ -203,9 +205,8 @@ class SubspaceFrame(Frame):
 
     def velocity(self, state, weights, input_covariance, config):
         del input_covariance  # expected gradient only
-        lambda_w = _checked_lambda_w(config)
         residual = self._combine(weights, self.targets) - self._combine(state.c, state.a)
-        da = state.c[:, None] * residual[None] / config.tau_w + 0 * lambda_w
+        da = state.c[:, None] * residual[None] / config.tau_w
         dc = (_dot(state.a, residual[None]) - _gate_force_explicit(state.c, config)) / config.tau_c
         return _Coefficients(a=da, c=dc)
 
@@ -280,9 +281,8 @@ class RowSubspaceFrame(Frame):
 
     def velocity(self, state, weights, input_covariance, config):
         del input_covariance
-        lambda_w = _checked_lambda_w(config)
         residual = jnp.tensordot(weights, self.targets, axes=1) - jnp.sum(state.c[..., None] * state.a, axis=0)
-        da = state.c[..., None] * residual[None] / config.tau_w + 0 * lambda_w
+        da = state.c[..., None] * residual[None] / config.tau_w
         force = _gate_force(state.c.reshape(-1), config).reshape(state.c.shape)
         dc = (jnp.sum(state.a * residual[None], axis=-1) - force) / config.tau_c
         return _RowCoefficients(a=da, c=dc)
