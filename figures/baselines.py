@@ -116,16 +116,20 @@ def plot(data: dict, ctx: FigureContext) -> list:
             style = _style(ds, key)
             ax_trade.errorbar(np.mean(x), np.mean(y), xerr=mean_sem(x)[1], yerr=mean_sem(y)[1], marker="s", ms=6,
                               color=style["color"], label=style["label"], capsize=2, linestyle="none")
+    for ax in (ax_a_grid, ax_r_grid, ax_g_grid, ax_align):
+        ax.set_xscale("log")
+        ax.set_xticks(lengths, [f"{b:g}" for b in lengths])
+        ax.minorticks_off()
     ax_adapt.set(xlabel="block centre (τ_B = 1)", ylabel="adaptation time / $\\tau_w$", yscale="log",
                  title="a  time to loss < 0.1 after each switch")
     ax_ret.set(xlabel="block centre (τ_B = 1)", ylabel="loss on previous task at block end", title="b  retention")
     ax_reg.set(xlabel="block centre (τ_B = 1)", ylabel="same, gates re-set (weights frozen)", title="c  re-gated retention")
     ax_trade.set(xlabel="late adaptation time / $\\tau_w$", ylabel="late re-gated retention",
                  title="d  EWC / L2 over $\\lambda_{EWC}$ (labels), τ_B = 1")
-    ax_a_grid.set(xscale="log", xlabel="block length τ_B", ylabel="late adaptation time / τ_B", title="e  adaptation vs τ_B")
-    ax_r_grid.set(xscale="log", xlabel="block length τ_B", ylabel="late retention", title="f  retention vs τ_B")
-    ax_g_grid.set(xscale="log", xlabel="block length τ_B", ylabel="late re-gated retention", title="g  re-gated retention vs τ_B")
-    ax_align.set(xscale="log", xlabel="block length τ_B", ylabel="final total alignment $A_{tot}$", ylim=(0, 1.05),
+    ax_a_grid.set(xlabel="block length τ_B", ylabel="late adaptation time / τ_B", title="e  adaptation vs τ_B")
+    ax_r_grid.set(xlabel="block length τ_B", ylabel="late retention", title="f  retention vs τ_B")
+    ax_g_grid.set(xlabel="block length τ_B", ylabel="late re-gated retention", title="g  re-gated retention vs τ_B")
+    ax_align.set(xlabel="block length τ_B", ylabel="final total alignment $A_{tot}$", ylim=(0, 1.05),
                  title="h  alignment vs τ_B (single path ≤ ½)")
     ax_ret.legend(fontsize=6, loc="best")
     ax_trade.legend(fontsize=6, loc="best")

@@ -139,7 +139,7 @@ class MultiHeadFrame(Frame):
 
     def record(self, state, *, t, block, weights, previous_weights, input_covariance, config):
         n_heads = state.V.shape[0]
-        P, H, d_in = state.W.shape
+        P, H, _ = state.W.shape
         heads = state.head_maps()
         target = jnp.tensordot(weights, self.teachers, axes=1)
         current = jnp.tensordot(weights[:n_heads].astype(heads.dtype), heads, axes=1)

@@ -54,7 +54,7 @@ class MultiHeadStudent(Student):
 
     def task_gradient(self, residual_covariance):
         """∇ of ½ Σ_m tr(E_m Σ̂ E_mᵀ) given the stacked G = [E_m Σ̂]_m, shape (M·d_out, d_in)."""
-        n_heads, d_out, units = self.V.shape
+        n_heads, d_out, _ = self.V.shape
         G = residual_covariance.reshape(n_heads, d_out, -1)
         A = self.hidden_map()
         dV = -jnp.einsum("moj,uj->mou", G, A)

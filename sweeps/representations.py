@@ -39,7 +39,7 @@ from ntajax import Config, NtajaxWarning, Variant
 from ntajax._continual import FrozenGates, LearnedGates
 from ntajax._experiment import run_variants
 from ntajax._figure import FigureContext
-from ntajax._multihead import OUTPUT_MODES, MultiHeadScan, mode_loss
+from ntajax._multihead import OUTPUT_MODES, MultiHeadScan
 from ntajax._representations import hidden_geometry, hidden_map, last_block_ends, task_variances
 from ntajax._store import provenance
 from ntajax.metrics._representations import (

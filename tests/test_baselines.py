@@ -151,7 +151,7 @@ def test_penalty_dynamics_match_an_independent_euler_loop(penalty, fisher, key):
         init = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), init)
         out = ntajax.run(config, key, teachers=jnp.asarray(teachers, jnp.float64), init=init)
         W, c = np.asarray(out.final.W[0]), np.asarray(out.final.c[0])
-    f32 = lambda x: float(np.float32(x))  # noqa: E731  (traced config fields are stored in float32)
+    f32 = lambda x: float(np.float32(x))  # noqa: E731  (traced config fields are float32)
     hyper = dict(tau_w=f32(0.3), tau_c=f32(0.2), lam=2.0, gamma=f32(0.6), dt=dt, n_steps=55, block_steps=10, fisher=fisher)
     ref_W, ref_c = _reference_penalty_run(W0, c0, teachers, **hyper)
     np.testing.assert_allclose(W, ref_W, rtol=1e-11, atol=1e-13)

@@ -18,7 +18,7 @@ Pure ``jax.numpy`` on one seed (``jax.vmap`` for batches).
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, Int
+from jaxtyping import Array, ArrayLike, Float
 
 from ._assignment import assign_paths
 

@@ -50,7 +50,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 # ------------------------------------------------------------------------------------ task variance
 @eqx.filter_jit
-def gated_row_maps(paths: Float[ArrayLike, "P R d_in"], gates: Float[ArrayLike, "P *R"]) -> Float[Array, "units d_in"]:
+def gated_row_maps(paths: Float[ArrayLike, "paths rows d_in"], gates: Float[ArrayLike, "paths ..."]) -> Float[Array, "units d_in"]:
     """Activity maps of gated rows, a_{(p,i)} = c_{p,i} (W_p)_{i,:}, shape (P·R, d_in).
 
     Args:
