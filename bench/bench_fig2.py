@@ -2,8 +2,9 @@
 
 Each mode runs in a fresh subprocess so that compile time and peak memory are its own.
 The Fig. 2 config (both variants, 10 seeds each, dt = 1e-3, t_tot = 20, B = 200) is run
-as one call per variant, as ``ntajax run fig2`` does. A student-step is one Euler step of
-one seed. Usage: ``python bench/bench_fig2.py``.
+as one compiled call for both variants (``run_stacked``), as ``ntajax run fig2`` does (the
+adaptive diffrax engine runs one call per variant). A
+student-step is one Euler step of one seed. Usage: ``python bench/bench_fig2.py``.
 """
 
 import json
@@ -18,6 +19,7 @@ import json, resource, sys, time
 import jax
 import ntajax
 from ntajax._presets import fig2
+from ntajax._run import run_stacked
 
 mode = sys.argv[1]
 variants = fig2()
@@ -29,14 +31,18 @@ if mode.endswith("-sparse"):  # same run, recorded every 20 steps instead of eve
     configs = [c.replace(n_save=1001) for c in configs]
 if mode == "diffrax":
     configs = [c.replace(gradient="expected", engine="diffrax") for c in configs]
+def run_both(configs):
+    # as ntajax run fig2 (run_variants): one stacked call, except for the adaptive ODE engine
+    if configs[0].engine.stackable:
+        return run_stacked(configs, key)
+    return [ntajax.run(c, key) for c in configs]
 t0 = time.perf_counter()
-jax.block_until_ready(ntajax.run(configs[0], key))
+jax.block_until_ready(run_both(configs))
 first = time.perf_counter() - t0
 warm = float("inf")
 for repeat in range(3):  # best of 3: the first call after a compile still pays warm-up costs
     t0 = time.perf_counter()
-    for config in configs:
-        jax.block_until_ready(ntajax.run(config.replace(tau_w=config.tau_w * (1.0001 + repeat * 1e-4)), key))
+    jax.block_until_ready(run_both([c.replace(tau_w=c.tau_w * (1.0001 + repeat * 1e-4)) for c in configs]))
     warm = min(warm, time.perf_counter() - t0)
 steps = sum(c.n_seeds * c.n_steps for c in configs)
 print(json.dumps(dict(mode=mode, first_call_s=first, warm_s=warm, steps=steps,

@@ -350,6 +350,11 @@ class Config(eqx.Module):
             raise ValueError(f"engine={self.engine.name!r} integrates the expected-gradient flow: set gradient='expected'.")
         if schedule.is_stochastic and not self.engine.supports_stochastic_curriculum:
             raise ValueError(f"engine={self.engine.name!r} needs a deterministic curriculum; Interleaved(per='step') is random.")
+        if self.student == "multi_head" and not getattr(self.engine, "handles_multi_head", False):
+            raise ValueError(
+                "student='multi_head' needs an engine that knows its output heads: use "
+                "engine=ntajax.MultiHeadScan(outputs=GatedOutputs() | OrthogonalOutputs() | ParallelOutputs())."
+            )
         if isinstance(self.engine, SubspaceScan):
             from ._frames import SUBSPACE_FRAMES
 

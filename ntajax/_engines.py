@@ -38,10 +38,13 @@ class Engine(eqx.Module):
 
     Capabilities the config checks: ``supports_sampled`` (minibatch gradients) and
     ``supports_stochastic_curriculum`` (curricula drawn at random, e.g. interleaved per step).
+    ``stackable``: whether variants that differ only in traced fields gain from sharing one
+    vmapped call (false for adaptive solvers, whose step counts couple across the batch).
     """
 
     supports_sampled = True
     supports_stochastic_curriculum = True
+    stackable = True
     name = "engine"
 
     @abc.abstractmethod

@@ -9,11 +9,12 @@ state. :func:`run_variants` simulates each variant for all its seeds with the sa
 
 from collections.abc import Callable, Mapping
 
+import equinox as eqx
 import jax
 
 from ._config import Config
 from ._presets import Variant
-from ._run import make_teachers, precision, run_chunked
+from ._run import make_teachers, precision, run_stacked_chunked
 from ._summary import Summary, summarise
 from ._trajectory import Trajectory
 
@@ -25,6 +26,23 @@ def progress_chunks(config: Config, target: int = 10) -> int:
     return max(d for d in range(1, target + 1) if intervals % d == 0)
 
 
+def _groups(variants: Mapping[str, Variant]) -> list[list[str]]:
+    """Variant names grouped by static structure (variants that can share one compiled call)."""
+    groups: list[tuple[object, list[str]]] = []
+    for name, variant in variants.items():
+        static = eqx.partition(variant.config.with_block_count(), eqx.is_array)[1]
+        if not variant.config.engine.stackable:
+            groups.append((static, [name]))
+            continue
+        for other, names in groups:
+            if other.engine.stackable and eqx.tree_equal(static, other) is True:
+                names.append(name)
+                break
+        else:
+            groups.append((static, [name]))
+    return [names for _, names in groups]
+
+
 def run_variants(
     variants: Mapping[str, Variant],
     key,
@@ -33,7 +51,10 @@ def run_variants(
     description: str = "ntajax",
     summarise_fn: Callable[[Config, Trajectory], Summary] | None = summarise,
 ) -> dict[str, tuple[Config, Trajectory, Summary | None]]:
-    """Simulate every variant (all seeds in one compiled call each) and summarise it.
+    """Simulate every variant for all its seeds and summarise it.
+
+    Variants that differ only in traced fields (e.g. flexible and forgetful) run together in one
+    compiled call (:func:`ntajax._run.run_stacked`); the others run one call per static structure.
 
     Args:
         variants: ``{name: Variant}``.
@@ -50,21 +71,24 @@ def run_variants(
     from tqdm.auto import tqdm
 
     key = jax.random.key(key) if isinstance(key, int) else key
-    total = sum(progress_chunks(v.config) for v in variants.values())
+    groups = _groups(variants)
+    total = sum(progress_chunks(variants[names[0]].config) for names in groups)
     results = {}
     with tqdm(total=total, desc=description, unit="piece", disable=not progress, leave=False) as bar:
-        for name, variant in variants.items():
-            bar.set_postfix_str(name)
-            config = variant.config
-            teachers = variant.teachers if variant.teachers is not None else make_teachers(config, key)
-            trajectory = run_chunked(
-                config, key, n_chunks=progress_chunks(config), teachers=teachers, init=variant.init,
-                progress=lambda i: bar.update(1),
+        for names in groups:
+            bar.set_postfix_str(", ".join(names))
+            configs = [variants[n].config for n in names]
+            teachers = [variants[n].teachers if variants[n].teachers is not None else make_teachers(c, key)
+                        for n, c in zip(names, configs)]
+            trajectories = run_stacked_chunked(
+                configs, key, n_chunks=progress_chunks(configs[0]), teachers=teachers,
+                init=[variants[n].init for n in names], progress=lambda i: bar.update(1),
             )
-            with precision(config):
-                summary = summarise_fn(config, trajectory) if summarise_fn is not None else None
-            results[name] = (config, trajectory, summary, teachers)
-    return results
+            for name, config, trajectory, t in zip(names, configs, trajectories, teachers):
+                with precision(config):
+                    summary = summarise_fn(config, trajectory) if summarise_fn is not None else None
+                results[name] = (config, trajectory, summary, t)
+    return {name: results[name] for name in variants}
 
 
 def variants_dataset(variants: Mapping[str, Variant], key, *, progress: bool = True, description: str = "ntajax"):

@@ -172,6 +172,8 @@ class MultiHeadScan(EulerScan):
         unroll, rng_batch: as for :class:`~ntajax.EulerScan` (speed only).
     """
 
+    handles_multi_head = True
+
     outputs: OutputMode = GatedOutputs()
     gates: GatePolicy = LearnedGates()
 

@@ -32,6 +32,7 @@ class Diffrax(Engine):
 
     supports_sampled = False
     supports_stochastic_curriculum = False
+    stackable = False  # adaptive steps: stacking variants makes every variant take the smallest steps
     name = "diffrax"
     solver: diffrax.AbstractSolver = diffrax.Tsit5()
     stepsize_controller: diffrax.AbstractStepSizeController = diffrax.PIDController(rtol=1e-4, atol=1e-6)

@@ -95,15 +95,90 @@ def _check_init(config: Config, init: Student) -> int | None:
     raise ValueError(f"init has leaf shapes {shapes}; expected {ref_shapes} (shared) or with a leading n_seeds axis.")
 
 
-@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
-@eqx.debug.assert_max_traces(max_traces=None)  # counts traces: eqx.debug.get_num_traces(_run)
-def _run(config, key, teachers, init, teacher_axis, init_axis, start_step):
+def _seeds(config, key, teachers, init, teacher_axis, init_axis, start_step):
     _, keys = seed_keys(key, config.n_seeds)
 
     def one(k, t, i):
         return simulate(config, k, teachers=t, init=i, start_step=start_step)
 
     return jax.vmap(one, in_axes=(0, teacher_axis, init_axis))(keys, teachers, init)
+
+
+@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
+@eqx.debug.assert_max_traces(max_traces=None)  # counts traces: eqx.debug.get_num_traces(_run)
+def _run(config, key, teachers, init, teacher_axis, init_axis, start_step):
+    return _seeds(config, key, teachers, init, teacher_axis, init_axis, start_step)
+
+
+@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
+@eqx.debug.assert_max_traces(max_traces=None)
+def _run_stacked(config, key, teachers, init, teachers_stacked, start_step):
+    """Configs stacked along a leading variant axis (traced leaves), all seeds of each."""
+    config_axes = jax.tree.map(lambda x: 0 if eqx.is_array(x) else None, config)
+
+    def variant(c, t, i):
+        return _seeds(c, key, t, i, None, None if i is None else 0, start_step)
+
+    return jax.vmap(variant, in_axes=(config_axes, 0 if teachers_stacked else None, 0))(config, teachers, init)
+
+
+def run_stacked(
+    configs,
+    key: PRNGKeyArray,
+    *,
+    teachers=None,
+    init=None,
+    start_step: int = 0,
+) -> list[Trajectory]:
+    """Several configs with the same static structure in ONE compiled call (a leading variant
+    axis on their traced fields, e.g. the flexible and forgetful variants of a figure).
+
+    All variants use the same root key, hence the same seed keys (common random numbers), and
+    each result equals ``run(configs[v], key, ...)`` up to floating-point rounding.
+
+    Args:
+        configs: the configs; they may differ only in traced fields.
+        key: root key.
+        teachers: ``None`` (each config's own teacher set) or a list with one entry per
+            config (``None`` or explicit arrays as for :func:`run`).
+        init: ``None`` or a list with one entry per config (``None``, a shared student or one
+            with a leading seed axis).
+        start_step: absolute index of the first step.
+
+    Returns:
+        One :class:`Trajectory` per config (leading seed axis).
+    """
+    configs = [c.with_block_count() for c in configs]
+    if not configs:
+        raise ValueError("run_stacked needs at least one config.")
+    statics = [eqx.partition(c, eqx.is_array)[1] for c in configs]
+    if not all(eqx.tree_equal(statics[0], other) for other in statics[1:]):
+        raise ValueError("run_stacked: the configs differ in static structure (sizes, time grid, engine, curriculum, ...); "
+                         "only traced fields may differ. Run them separately with ntajax.run.")
+    key = _as_key(key)
+    n = len(configs)
+    teachers = [None] * n if teachers is None else list(teachers)
+    init = [None] * n if init is None else list(init)
+    if len(teachers) != n or len(init) != n:
+        raise ValueError(f"run_stacked: teachers and init need one entry per config ({n}).")
+    arrays = [jnp.asarray(make_teachers(c, key) if t is None else t) for c, t in zip(configs, teachers)]
+    for c, t in zip(configs, arrays):
+        _check_teachers(c, t)
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError("run_stacked: the teachers of the configs differ in shape; run them separately.")
+    shared = all(bool(jnp.array_equal(arrays[0], a)) for a in arrays[1:])
+    stacked_teachers = arrays[0] if shared else jnp.stack(arrays)
+    if all(i is None for i in init):
+        stacked_init = None
+    else:
+        per_seed = [initial_students(c, key) if i is None else _per_seed(c, i) for c, i in zip(configs, init)]
+        stacked_init = jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed)
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs) if eqx.is_array(xs[0]) else xs[0], *configs)
+    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
+        raise ValueError(f"start_step={start_step!r} must be a non-negative integer.")
+    with precision(configs[0]):
+        out = _run_stacked(stacked, key, stacked_teachers, stacked_init, not shared, jnp.int32(start_step))
+        return [jax.tree.map(lambda x: x[v], out) for v in range(n)]
 
 
 def run(
@@ -216,6 +291,31 @@ def run_chunked(
             progress(i)
     with precision(config):
         return _concatenate(pieces)
+
+
+def run_stacked_chunked(configs, key, *, n_chunks: int, teachers=None, init=None, progress=None) -> list[Trajectory]:
+    """:func:`run_stacked` in ``n_chunks`` consecutive pieces (as :func:`run_chunked`)."""
+    configs = [c.with_block_count() for c in configs]
+    first = configs[0]
+    intervals = (first.n_save - 1) // (first.weights_every if first.record_weights else 1)
+    if n_chunks < 1 or intervals % n_chunks:
+        raise ValueError(f"n_chunks={n_chunks} must be a positive divisor of {intervals} (the recording intervals).")
+    chunks = [c.replace(t_total=c.n_steps * c.dt / n_chunks, n_save=(c.n_save - 1) // n_chunks + 1, n_blocks=c.block_count)
+              for c in configs]
+    key = _as_key(key)
+    teachers = [None] * len(configs) if teachers is None else list(teachers)
+    teachers = [make_teachers(c, key) if t is None else t for c, t in zip(configs, teachers)]
+    init = [None] * len(configs) if init is None else list(init)
+    init = [initial_students(c, key) if i is None else _per_seed(c, i) for c, i in zip(configs, init)]
+    pieces = []
+    for i in range(n_chunks):
+        piece = run_stacked(chunks, key, teachers=teachers, init=init, start_step=i * chunks[0].n_steps)
+        init = [p.final for p in piece]
+        pieces.append(piece)
+        if progress is not None:
+            progress(i)
+    with precision(first):
+        return [_concatenate([p[v] for p in pieces]) for v in range(len(configs))]
 
 
 def _concatenate(pieces: list[Trajectory]) -> Trajectory:

@@ -43,11 +43,11 @@ def _quiet():
 
 
 def _n_gates(config) -> int:
-    if config.student == "gated":
-        return config.n_paths
-    if config.student == "per_neuron":
-        return config.n_paths * config.d_out
-    return config.d_out * config.n_paths * config.d_out
+    """Number of gate entries of the config's student (the length of its gate vector)."""
+    import jax
+
+    student = jax.eval_shape(lambda k: config.student_class.initialise(config, key=k), jax.random.key(0))
+    return int(jax.eval_shape(lambda s: s.gate_vector(), student).shape[0])
 
 
 def _template(sweep: Sweep, chunk_size: int) -> xr.Dataset:
@@ -175,8 +175,10 @@ def open_sweep(path) -> xr.Dataset:
         index = [0] * len(dims)
         index[dims.index(dim)] = slice(None)
         coords[name] = (dim, values[tuple(index)]) if "+" in dim else values[tuple(index)]
+    axis_names = {axis["name"] for axis in sweep["axes"]}
     for field in TRACED_FIELDS:
-        coords[field] = (tuple(dims), flat[field].values.reshape(shape))
+        if field not in axis_names:  # an axis already has its own 1-D coordinate of that name
+            coords[field] = (tuple(dims), flat[field].values.reshape(shape))
     ds = xr.Dataset({k: (d, v, a) for k, (d, v, a) in data.items()}, coords=coords)
     ds.attrs.update(flat.attrs)
     ds.attrs["complete"] = bool(flat["chunk_done"].values.all())
