@@ -17,6 +17,8 @@ steadily with ξ, because the loss jump at a switch shrinks as the teachers over
 
 import sys
 
+import numpy as np
+
 
 from ntajax._figure import FigureContext, figure_main
 from ntajax._plotting import band_caption, mean_sem

@@ -281,9 +281,15 @@ def test_fig7_tiny_writes_png_and_reuses_its_store(features, tmp_path, tmp_path_
 
 
 def test_data_option_reaches_the_loader_through_the_environment(tmp_path, monkeypatch):
-    from sweeps import fig7 as sweep
+    """``--data DIR`` of the figure command line (ntajax figure, python -m figures/sweeps) sets
+    ``NTAJAX_MNIST_DIR``, which the loader reads."""
+    import argparse
+
+    from ntajax._figure import add_figure_arguments, context_from_args
 
     monkeypatch.setenv("NTAJAX_MNIST_DIR", "placeholder")  # restored after the test
-    rest = sweep.take_data_option(["--size", "tiny", "--data", str(tmp_path), "--out", "x"])
-    assert rest == ["--size", "tiny", "--out", "x"]
+    parser = argparse.ArgumentParser()
+    add_figure_arguments(parser)
+    ctx = context_from_args(parser.parse_args(["--size", "tiny", "--data", str(tmp_path), "--out", str(tmp_path / "x")]))
+    assert ctx.size == "tiny"
     assert _idx.resolve_data_dir() == tmp_path
