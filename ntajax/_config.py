@@ -296,8 +296,17 @@ class Config(eqx.Module):
     def _used_time_constants(self) -> tuple[str, ...]:
         return ("tau_w1", "tau_w2") if self.student == "two_layer" else ("tau_w", "tau_c")
 
-    def _check_hyperparameters(self):
-        values = {name: _concrete(getattr(self, name)) for name in TRACED_FIELDS}
+    def check_point(self, values: dict[str, float]) -> None:
+        """Check traced values (e.g. one sweep point) exactly as constructing
+        ``self.replace(**values, n_blocks=None)`` would, without building the config."""
+        full = {name: _concrete(getattr(self, name)) for name in TRACED_FIELDS} | {k: float(v) for k, v in values.items()}
+        self._check_hyperparameters(full, n_blocks=None)
+        self._check_engine_values(full)
+
+    def _check_hyperparameters(self, values: dict | None = None, n_blocks: int | None | str = "self"):
+        if values is None:
+            values = {name: _concrete(getattr(self, name)) for name in TRACED_FIELDS}
+        n_blocks = self.n_blocks if n_blocks == "self" else n_blocks
         for name, value in values.items():
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"{name}={value:.7g} must be finite.")
@@ -313,11 +322,11 @@ class Config(eqx.Module):
             raise ValueError(
                 f"block_length={values['block_length']:.7g} is shorter than one step dt={self.dt}; use block_length ≥ dt."
             )
-        if self.n_blocks is not None and values["block_length"] is not None:
+        if n_blocks is not None and values["block_length"] is not None:
             needed = _clock.count_blocks(self.t_total, values["block_length"])
-            if needed > self.n_blocks:
+            if needed > n_blocks:
                 raise ValueError(
-                    f"n_blocks={self.n_blocks} is smaller than the ⌈t_total/block_length⌉ = {needed} blocks "
+                    f"n_blocks={n_blocks} is smaller than the ⌈t_total/block_length⌉ = {needed} blocks "
                     "this config simulates; raise n_blocks or leave it as None."
                 )
         for name in self._used_time_constants():
@@ -337,6 +346,13 @@ class Config(eqx.Module):
                     NtajaxWarning,
                     stacklevel=4,
                 )
+
+    def _check_engine_values(self, values: dict) -> None:
+        if isinstance(self.engine, SubspaceScan) and values.get("lambda_w") not in (None, 0.0):
+            raise ValueError(
+                f"engine='subspace' needs lambda_w = 0, got {values['lambda_w']:.6g}: the W column penalty moves weights out "
+                "of the invariant subspace. Use engine='scan'."
+            )
 
     def _check_structure(self):
         schedule = self.schedule
@@ -362,12 +378,7 @@ class Config(eqx.Module):
                 raise ValueError(
                     f"engine='subspace' supports students {sorted(SUBSPACE_FRAMES)}, not {self.student!r}; use engine='scan'."
                 )
-            lambda_w = _concrete(self.lambda_w)
-            if lambda_w is not None and lambda_w != 0:
-                raise ValueError(
-                    f"engine='subspace' needs lambda_w = 0, got {lambda_w:.6g}: the W column penalty moves weights out of "
-                    "the invariant subspace. Use engine='scan'."
-                )
+            self._check_engine_values({"lambda_w": _concrete(self.lambda_w)})
         if isinstance(schedule, Interleaved) and schedule.per == "sample" and self.gradient.is_sampled:
             raise ValueError(
                 "Interleaved(per='sample') is defined for gradient='expected' only; "

@@ -7,6 +7,8 @@ share their seed keys (common random numbers), and chunked or resumed runs stay
 bit-identical.
 """
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -63,10 +65,14 @@ def seed_keys(key: PRNGKeyArray, n_seeds: int) -> tuple[PRNGKeyArray, PRNGKeyArr
 def make_teachers(config: Config, key: PRNGKeyArray) -> Float[Array, "..."]:
     """The config's teachers from the root key: (M_total, d_out, d_in), or with a leading
     seed axis when the teacher set is drawn per seed."""
-    teacher_key, _ = seed_keys(key, config.n_seeds)
-    return config.teachers.make_for_seeds(
-        key=teacher_key, n_seeds=config.n_seeds, n_teachers=config.n_teachers, d_out=config.d_out, d_in=config.d_in
-    )
+    return _make_teachers(config.teachers, _as_key(key), config.n_seeds, config.n_teachers, config.d_out, config.d_in)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3, 4, 5), compiler_options=COMPILER_OPTIONS)
+def _make_teachers(teacher_set, key, n_seeds, n_teachers, d_out, d_in):
+    # one compiled program instead of a dozen op-by-op dispatches (each compiles on first use)
+    teacher_key, _ = seed_keys(key, n_seeds)
+    return teacher_set.make_for_seeds(key=teacher_key, n_seeds=n_seeds, n_teachers=n_teachers, d_out=d_out, d_in=d_in)
 
 
 def _check_teachers(config: Config, teachers) -> int | None:

@@ -13,6 +13,7 @@ Axes are applied in order, and each one sees the field values set by the axes be
 
 import abc
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from ._clock import count_blocks
 from ._compile import COMPILER_OPTIONS
 from ._config import TRACED_FIELDS, Config
 from ._run import make_teachers, seed_keys, simulate
@@ -169,9 +171,8 @@ class Sweep:
         if self.n_blocks_total is not None and self.n_blocks_total < 1:
             raise ValueError(f"n_blocks_total={self.n_blocks_total} must be a positive number of blocks or None.")
         # Validate every point now: a bad value is rejected before anything runs.
-        config = self.config
-        for point in self.point_fields():
-            config.replace(**point, n_blocks=None)
+        for point in self._point_fields:
+            self.base.check_point(point)
         if self.n_blocks_total is not None:
             spacing = self.base.save_every * self.base.dt
             for t_end in self.end_times():
@@ -214,6 +215,10 @@ class Sweep:
 
     def point_fields(self) -> list[dict[str, float]]:
         """Every traced field's value at every point (axes applied in order)."""
+        return [dict(p) for p in self._point_fields]
+
+    @functools.cached_property
+    def _point_fields(self) -> tuple[dict[str, float], ...]:
         base_values = {name: float(getattr(self.base, name)) for name in TRACED_FIELDS}
         out = []
         for values in self.axis_values():
@@ -221,7 +226,7 @@ class Sweep:
             for axis in self.axes:
                 current.update(axis.fields(values[axis.name], current))
             out.append(current)
-        return out
+        return tuple(out)
 
     def end_times(self) -> list[float]:
         """The time at which each point is read: t_total, or N·τ_B under ``n_blocks_total``."""
@@ -229,16 +234,16 @@ class Sweep:
             return [self.base.t_total] * self.n_points
         return [self.n_blocks_total * p.get("block_length", float(self.base.block_length)) for p in self.point_fields()]
 
-    @property
+    @functools.cached_property
     def config(self) -> Config:
         """The static config shared by every point: this sweep's seed count, a span covering
-        the longest point, and a block count covering every point."""
+        the longest point, and a block count covering every point (computed once)."""
         base = self.base
         if self.n_blocks_total is not None:
             spacing = base.save_every * base.dt
             n_intervals = max(1, math.ceil(max(self.end_times()) / spacing - 1e-6))
             base = base.replace(t_total=n_intervals * spacing, n_save=n_intervals + 1)
-        n_blocks = max(base.replace(**p, n_seeds=self.n_seeds, n_blocks=None).block_count for p in self.point_fields())
+        n_blocks = max(count_blocks(base.t_total, p["block_length"]) for p in self._point_fields)
         return base.replace(n_seeds=self.n_seeds, n_blocks=n_blocks)
 
     def describe(self) -> dict:
