@@ -8,7 +8,7 @@ Measured on the 2-core CPU (``python bench/bench_compile.py``):
 * ``xla_cpu_use_fusion_emitters = False``: XLA's classic loop emitter instead of its newer
   MLIR fusion emitters. For these programs the newer emitters compile more slowly, need
   ~200 MB more memory while compiling, and generate slower code for wide batches (a vmapped
-  sweep chunk ran 2–9× slower); runs of ~10 seeds are within ±15 %.
+  sweep chunk ran up to 6× slower); runs of ~10 seeds are within ±15 %.
 """
 
 COMPILER_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
