@@ -23,7 +23,6 @@ specialised the blocks coincide. The exact reduction (in-span start, λ/q in the
 in the tests to float32 precision.
 """
 
-import importlib
 import sys
 
 import numpy as np
@@ -168,9 +167,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
-    importlib.import_module(__spec__.name)
-    return figure_main(__spec__.name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

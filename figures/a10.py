@@ -19,7 +19,6 @@ which is the like-for-like block-by-block comparison; the headline reports both.
 are A10's, [−1, 1] × [0.65, 1], widened only as far as needed to show block starts above W̄ = 1.
 """
 
-import importlib
 import json
 import sys
 
@@ -217,9 +216,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
-    importlib.import_module(__spec__.name)
-    return figure_main(__spec__.name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

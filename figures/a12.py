@@ -23,7 +23,6 @@ Bands are mean ± SEM over seeds (never rescaled); common random numbers across 
 shading on the exact block boundaries, composite blocks hatched.
 """
 
-import importlib
 import sys
 
 import numpy as np
@@ -161,11 +160,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m`` this module is ``__main__``, a name figure_main cannot look up: pass the
-    # registered module name (imported, so that figure_main can read its TITLE).
-    name = __spec__.name if __spec__ is not None else __name__
-    importlib.import_module(name)
-    return figure_main(name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

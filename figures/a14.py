@@ -19,7 +19,6 @@ Bands are mean ± SEM over seeds, never rescaled; context shading on the exact b
 to views only (the original's sort overwrote the data).
 """
 
-import importlib
 import sys
 
 import numpy as np
@@ -110,11 +109,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m`` this module is ``__main__``, a name figure_main cannot look up: pass the
-    # registered module name (imported, so that figure_main can read its TITLE).
-    name = __spec__.name if __spec__ is not None else __name__
-    importlib.import_module(name)
-    return figure_main(name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

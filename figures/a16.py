@@ -17,7 +17,6 @@ round(k/0.03) (t = 0.99, 2.01, 3.0, ...), not the nominal k·τ_B.
 Settings outside gradient flow (dt/τ_c = 1) are reproduced faithfully; ntajax warns about them.
 """
 
-import importlib
 import sys
 
 import numpy as np
@@ -119,9 +118,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
-    importlib.import_module(__spec__.name)
-    return figure_main(__spec__.name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Headline: the number of cells in the flexible regime, defined here as a seed-mea
 0.8 (:data:`FLEXIBLE_THRESHOLD`).
 """
 
-import importlib
 import json
 import sys
 
@@ -153,11 +152,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m`` this module is ``__main__``, a name figure_main cannot look up: pass the
-    # registered module name (imported, so that figure_main can read its TITLE).
-    name = __spec__.name if __spec__ is not None else __name__
-    importlib.import_module(name)
-    return figure_main(name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

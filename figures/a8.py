@@ -13,7 +13,6 @@ The headline is the gate-learning share of εᵀKε at those configurations (wit
 grid), computed with :func:`ntajax.metrics.ntk_split`.
 """
 
-import importlib
 import sys
 
 import jax
@@ -109,9 +108,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
-    importlib.import_module(__spec__.name)
-    return figure_main(__spec__.name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Everything is deterministic and float64; no bands. The slice positions are read 
 dense solution at the slice times (the 300-point save grid does not contain them).
 """
 
-import importlib
 import itertools
 import sys
 
@@ -136,9 +135,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
-    importlib.import_module(__spec__.name)
-    return figure_main(__spec__.name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

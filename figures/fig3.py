@@ -26,7 +26,6 @@ Headline: for the first composite block, the time until the loss falls below 10 
 the switch (``recovery``) and the mean loss over [23, 23.8], flexible vs forgetful.
 """
 
-import importlib
 import json
 import sys
 
@@ -210,11 +209,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m`` this module is ``__main__``, a name figure_main cannot look up: pass the
-    # registered module name (imported, so that figure_main can read its TITLE).
-    name = __spec__.name if __spec__ is not None else __name__
-    importlib.import_module(name)
-    return figure_main(name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

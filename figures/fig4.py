@@ -30,7 +30,6 @@ Choices and departures (stated here as the spec asks):
   −∂L/∂c_p = w^{pT}ε.
 """
 
-import importlib
 import sys
 
 import numpy as np
@@ -294,9 +293,7 @@ def headline(data: dict) -> str:
 
 
 def main(argv=None) -> int:
-    # Under ``python -m figures.NAME`` this module runs as __main__; figure_main needs the registered name.
-    importlib.import_module(__spec__.name)
-    return figure_main(__spec__.name, argv)
+    return figure_main(__name__, argv)
 
 
 if __name__ == "__main__":

@@ -36,4 +36,21 @@ def random_gated(key, P=2, d_out=10, d_in=20, scale=0.3):
     return ntajax.GatedStudent(W=scale * jax.random.normal(k1, (P, d_out, d_in)), c=jax.random.uniform(k2, (P,), minval=-0.2, maxval=1.0))
 
 
-__all__ = ["tree_allclose", "random_gated", "jnp"]
+def tiny_figures(out_dir):
+    """``get(name)`` → (module, context, data): each figure's stores computed once at tiny size in
+    ``out_dir`` (shared by the figures of a test module, as in ``ntajax figure all``)."""
+    from ntajax._figure import FigureContext, load_figure
+
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            module = load_figure(name)
+            ctx = FigureContext(out=out_dir, size="tiny", progress=False)
+            cache[name] = (module, ctx, module.compute(ctx))
+        return cache[name]
+
+    return get
+
+
+__all__ = ["tree_allclose", "random_gated", "jnp", "tiny_figures"]

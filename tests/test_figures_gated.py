@@ -7,8 +7,9 @@ teacher construction) or as the stated qualitative ordering.
 
 import numpy as np
 import pytest
+from conftest import tiny_figures
 
-from ntajax._figure import FigureContext, load_figure, make_figure
+from ntajax._figure import FigureContext, make_figure
 from ntajax.cli import main
 
 PNG_MIN_BYTES = 10_000
@@ -21,17 +22,7 @@ def out_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(out_dir):
-    """``tiny(name)`` → (module, context, data), each figure computed once at tiny size."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            module = load_figure(name)
-            ctx = FigureContext(out=out_dir, size="tiny", progress=False)
-            cache[name] = (module, ctx, module.compute(ctx))
-        return cache[name]
-
-    return get
+    return tiny_figures(out_dir)
 
 
 @pytest.mark.slow

@@ -6,10 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import tiny_figures
 
 import ntajax
 from ntajax import Config, ExplicitTeachers, GatedStudent, OrthogonalTeachers
-from ntajax._figure import FigureContext, load_figure
+from ntajax._figure import FigureContext
 from ntajax._potential import PotentialModel, first_order_loss
 from ntajax._toy_analysis import E1, E2, ntk_grid, order_parameters, state_vector
 
@@ -27,17 +28,7 @@ def out_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(out_dir):
-    """``tiny(name)`` → (module, context, data): each figure's stores computed once at tiny size."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            module = load_figure(name)
-            ctx = FigureContext(out=out_dir, size="tiny", progress=False)
-            cache[name] = (module, ctx, module.compute(ctx))
-        return cache[name]
-
-    return get
+    return tiny_figures(out_dir)
 
 
 def paper() -> FigureContext:
