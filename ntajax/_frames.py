@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._dynamics import target_from_weights, velocity
-from ._losses import gate_regulariser, task_loss
+from ._losses import task_loss
 from ._recording import record
 from ._students import GatedStudent, PerNeuronStudent, Student
 
@@ -91,12 +91,6 @@ class FullFrame(Frame):
     def record(self, state, *, t, block, weights, previous_weights, input_covariance, config):
         return record(state, t=t, block=block, weights=weights, previous_weights=previous_weights, teachers=self.teachers,
                       input_covariance=input_covariance, config=config)
-
-
-def _gate_force(c, config):
-    """∂R/∂c of the gate regulariser (§4.2); λ_W must be 0 in reduced coordinates."""
-    return jax.grad(gate_regulariser)(c, lambda_norm=config.lambda_norm, lambda_nonneg=config.lambda_nonneg,
-                                      norm_order=config.norm_order)
 
 
 def checked_teachers(teachers, config):
@@ -283,7 +277,7 @@ class RowSubspaceFrame(Frame):
         del input_covariance
         residual = jnp.tensordot(weights, self.targets, axes=1) - jnp.sum(state.c[..., None] * state.a, axis=0)
         da = state.c[..., None] * residual[None] / config.tau_w
-        force = _gate_force(state.c.reshape(-1), config).reshape(state.c.shape)
+        force = _gate_force_explicit(state.c.reshape(-1), config).reshape(state.c.shape)
         dc = (jnp.sum(state.a * residual[None], axis=-1) - force) / config.tau_c
         return _RowCoefficients(a=da, c=dc)
 
