@@ -28,12 +28,6 @@ def mean_sem(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return mean, sem
 
 
-def _band(ax, t, x, colour, label=None, linestyle="-"):
-    mean, sem = mean_sem(x)
-    ax.plot(t, mean, color=colour, label=label, linestyle=linestyle, lw=1)
-    ax.fill_between(t, mean - sem, mean + sem, color=colour, alpha=0.25, lw=0)
-
-
 def shade_contexts(ax, t: np.ndarray, context: np.ndarray) -> None:
     """Shade the background by the active task, using the recorded task index."""
     change = np.flatnonzero(np.diff(context)) + 1
@@ -54,13 +48,13 @@ def summary_figure(ds: xr.Dataset):
     for name in ds["variant"].values:
         v = ds.sel(variant=name)
         colour = VARIANT_COLOURS.get(str(name), None)
-        _band(ax_loss, t, v["loss"].values, colour, label=str(name))
+        band(ax_loss, t, v["loss"].values, colour, label=str(name))
         gates, pi = v["gates"].values, v["assignment"].values
         if gates.shape[-1] == ds.sizes["path"]:
             for m in range(pi.shape[1]):
                 per_seed = np.stack([gates[s, :, pi[s, m]] for s in range(n_seeds)])
                 style = "-" if name == "flexible" else ":"
-                _band(ax_gate, t, per_seed, TASK_COLOURS[m], label=f"{name}: path of task {m}", linestyle=style)
+                band(ax_gate, t, per_seed, TASK_COLOURS[m], label=f"{name}: path of task {m}", linestyle=style)
         sim = v["similarity"].values  # (seed, t, teacher, path)
         n_teachers = pi.shape[1]
         matched = np.stack([[sim[s, :, m, pi[s, m]] for m in range(n_teachers)] for s in range(n_seeds)])
@@ -70,8 +64,8 @@ def summary_figure(ds: xr.Dataset):
         mismatched = np.stack(
             [sim[s][:, ~is_matched[s]].mean(axis=-1) for s in range(n_seeds)]
         )  # mean over the mismatched (teacher, path) entries of each seed
-        _band(ax_align, t, matched.mean(axis=1), colour, label=f"{name} matched")
-        _band(ax_align, t, mismatched, colour, linestyle="--", label=f"{name} mismatched")
+        band(ax_align, t, matched.mean(axis=1), colour, label=f"{name} matched")
+        band(ax_align, t, mismatched, colour, linestyle="--", label=f"{name} mismatched")
         tau_w = configs[str(name)]["tau_w"]
         block_length = configs[str(name)]["block_length"]
         centres = ds["block_start"].values + block_length / 2

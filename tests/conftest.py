@@ -53,4 +53,17 @@ def tiny_figures(out_dir):
     return get
 
 
-__all__ = ["tree_allclose", "random_gated", "jnp", "tiny_figures"]
+def check_figure_files(result, names, png_min_bytes: int = 10_000) -> None:
+    """A :class:`ntajax._figure.FigureResult` wrote exactly ``names`` as non-trivial PNG and PDF files
+    and printed a headline."""
+    assert {p.stem for p in result.files} == set(names)
+    for path in result.files:
+        assert path.exists()
+        if path.suffix == ".png":
+            assert path.stat().st_size >= png_min_bytes
+        else:
+            assert path.suffix == ".pdf" and path.stat().st_size > 0
+    assert result.headline
+
+
+__all__ = ["tree_allclose", "random_gated", "jnp", "tiny_figures", "check_figure_files"]

@@ -6,6 +6,7 @@ import itertools
 import jax
 import numpy as np
 import pytest
+from conftest import check_figure_files
 
 from ntajax import metrics
 from ntajax._figure import FigureContext, make_figure
@@ -125,27 +126,17 @@ def a14_data(ctx):
     return a14.compute(ctx)
 
 
-def _check_files(result, names):
-    stems = {p.stem for p in result.files}
-    assert stems == set(names)
-    for path in result.files:
-        assert path.exists()
-        if path.suffix == ".png":
-            assert path.stat().st_size >= 10_000
-        else:
-            assert path.suffix == ".pdf" and path.stat().st_size > 0
-    assert result.headline
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["fig3", "a12"])
 def test_composition_figures_write_png_and_pdf(ctx, composition_data, name):
-    _check_files(make_figure(name, ctx), [name])
+    check_figure_files(make_figure(name, ctx), [name])
 
 
 @pytest.mark.slow
 def test_a14_figure_writes_png_and_pdf(ctx, a14_data):
-    _check_files(make_figure("a14", ctx), ["a14"])
+    check_figure_files(make_figure("a14", ctx), ["a14"])
 
 
 @pytest.mark.slow

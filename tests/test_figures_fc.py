@@ -4,6 +4,7 @@ store against independent recomputation, and the paper's claims where they hold.
 import jax
 import numpy as np
 import pytest
+from conftest import check_figure_files
 import scipy.optimize
 
 import ntajax
@@ -29,20 +30,11 @@ def a7_data(ctx):
     return a7.compute(ctx)
 
 
-def _check_files(result, names):
-    assert {p.stem for p in result.files} == set(names)
-    for path in result.files:
-        assert path.exists()
-        if path.suffix == ".png":
-            assert path.stat().st_size >= 10_000
-        else:
-            assert path.suffix == ".pdf" and path.stat().st_size > 0
-    assert result.headline
 
 
 @pytest.mark.slow
 def test_fig6_writes_fig6_a5_a6(ctx, fc_data):
-    _check_files(make_figure("fig6", ctx), ["fig6", "a5", "a6"])
+    check_figure_files(make_figure("fig6", ctx), ["fig6", "a5", "a6"])
 
 
 @pytest.mark.slow
@@ -50,12 +42,12 @@ def test_a4_writes_png_and_pdf_from_the_fig6_store(ctx, fc_data):
     from figures import a4
 
     assert a4.compute(ctx)["runs"].attrs["content_hash"] == fc_data["runs"].attrs["content_hash"]
-    _check_files(make_figure("a4", ctx), ["a4"])
+    check_figure_files(make_figure("a4", ctx), ["a4"])
 
 
 @pytest.mark.slow
 def test_a7_writes_png_and_pdf(ctx, a7_data):
-    _check_files(make_figure("a7", ctx), ["a7"])
+    check_figure_files(make_figure("a7", ctx), ["a7"])
 
 
 # ----------------------------------------------------------------------- the store, recomputed

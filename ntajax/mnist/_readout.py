@@ -36,6 +36,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._config import _concrete, _traced
 from .._clock import block_of_step
 from .._curriculum import Blocked
 from .._losses import gate_regulariser
@@ -119,19 +120,6 @@ class GatedReadout(eqx.Module):
 
 
 # ------------------------------------------------------------------------------- the config
-def _traced(x) -> Float[Array, ""]:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.number, np.ndarray, jax.Array)):
-        raise TypeError(f"expected a real number, got {x!r} of type {type(x).__name__}")
-    return jnp.asarray(x, dtype=jnp.float32)
-
-
-def _concrete(x) -> float | None:
-    if isinstance(x, jax.core.Tracer):
-        return None
-    arr = np.asarray(x)
-    return float(arr) if arr.ndim == 0 else None
-
-
 class ReadoutConfig(eqx.Module):
     """Everything that defines a readout simulation except the features and the key.
 
