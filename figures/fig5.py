@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from ntajax._figure import FigureContext, figure_main
-from ntajax._phase_job import AXIS_LABELS
+from ntajax._phase_job import AXIS_LABELS, draw_panel, seed_statistics
 from sweeps import fig5 as fig5_sweep
 
 TITLE = "Fig. 5 — phase diagrams: block length × gate speed and × regularisation (5 × 5 and dense)"
@@ -25,22 +25,13 @@ def compute(ctx: FigureContext) -> dict:
     return fig5_sweep.compute(ctx)
 
 
-def _grid(ds):
-    y_axis, x_axis = json.loads(ds.attrs["dims"])
-    data = ds["final_alignment"].transpose(y_axis, x_axis, "seed").values
-    n = np.sum(np.isfinite(data), axis=-1)
-    mean = np.nanmean(data, axis=-1)
-    sem = np.nanstd(data, axis=-1, ddof=1) / np.sqrt(np.maximum(n, 1)) if data.shape[-1] > 1 else np.zeros_like(mean)
-    return y_axis, x_axis, ds[x_axis].values, ds[y_axis].values, mean, sem
-
-
 def plot(data: dict, ctx: FigureContext) -> list:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 9), constrained_layout=True)
     for col, name in enumerate(("a", "b")):
         ax = axes[0, col]
-        y_axis, x_axis, x, y, mean, sem = _grid(data[f"fig5{name}"])
+        y_axis, x_axis, x, y, mean, sem = seed_statistics(data[f"fig5{name}"])
         image = ax.imshow(mean, origin="lower", cmap="Oranges", vmin=0.7, vmax=1.0, aspect="auto")
         for i in range(len(y)):
             for j in range(len(x)):
@@ -52,20 +43,9 @@ def plot(data: dict, ctx: FigureContext) -> list:
         fig.colorbar(image, ax=ax, label="final total alignment $A_{tot}$")
         ax = axes[1, col]
         dense = data[f"dense_{name}"]
-        y_axis, x_axis, x, y, mean, sem = _grid(dense)
-        mesh = ax.pcolormesh(x, y, mean, cmap="Oranges", vmin=0.5, vmax=1.0, shading="nearest")
-        refined = dense["boundary_refined"].values
-        boundary = refined if np.isfinite(refined).any() else dense["boundary"].values
-        ax.plot(boundary, dense["boundary_row"].values, color="tab:blue", marker="o", ms=3, lw=2,
-                label="boundary: mean A_tot = ¾ (ntajax's threshold)")
-        for axis_name, setter in ((x_axis, ax.set_xscale), (y_axis, ax.set_yscale)):
-            values = dense[axis_name].values
-            if np.all(values > 0) and values.max() / values.min() > 8:
-                setter("log")
-        ax.set(xlabel=AXIS_LABELS.get(x_axis, x_axis), ylabel=AXIS_LABELS.get(y_axis, y_axis),
-               title=f"{name}: dense, expected flow ({len(y)}×{len(x)} cells, N = {dense.sizes['seed']}; SEM max {np.nanmax(sem):.2f})")
-        ax.legend(fontsize=7, loc="lower right")
-        fig.colorbar(mesh, ax=ax, label="final total alignment $A_{tot}$ (seed mean)")
+        _, _, x, y, mean, sem = seed_statistics(dense)
+        draw_panel(fig, ax, dense, mean, label="final total alignment $A_{tot}$ (seed mean)", cmap="Oranges", limits=(0.5, 1.0))
+        ax.set_title(f"{name}: dense, expected flow ({len(y)}×{len(x)} cells, N = {dense.sizes['seed']}; SEM max {np.nanmax(sem):.2f})")
     t_total = json.loads(data["fig5a"].attrs["sweep"])["base"]["t_total"]
     fig.suptitle(f"Fig. 5: colour = seed mean of A_tot at t = {t_total:g}; common random numbers across cells", fontsize=10)
     return ctx.save(fig, "fig5")
@@ -74,7 +54,7 @@ def plot(data: dict, ctx: FigureContext) -> list:
 def headline(data: dict) -> str:
     parts = []
     for name in ("a", "b"):
-        _, _, _, _, mean, _ = _grid(data[f"fig5{name}"])
+        _, _, _, _, mean, _ = seed_statistics(data[f"fig5{name}"])
         parts.append(f"{name}: A_tot {np.nanmin(mean):.2f} (short blocks / slow or unregularised gates) → {np.nanmax(mean):.2f}")
     return "; ".join(parts)
 

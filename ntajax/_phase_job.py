@@ -71,6 +71,39 @@ AXIS_LABELS = {
 }
 
 
+def seed_statistics(ds: xr.Dataset) -> tuple[str, str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(y axis, x axis, x values, y values, seed mean, SEM) of a two-axis sweep's final A_tot.
+
+    Mean and SEM have shape (n_y, n_x); SEM = std(ddof=1)/√N over the finite seeds (0 for one seed).
+    """
+    y_axis, x_axis = _dims(ds)
+    data = ds["final_alignment"].transpose(y_axis, x_axis, "seed").values
+    n = np.sum(np.isfinite(data), axis=-1)
+    mean = np.nanmean(data, axis=-1)
+    sem = np.nanstd(data, axis=-1, ddof=1) / np.sqrt(np.maximum(n, 1)) if data.shape[-1] > 1 else np.zeros_like(mean)
+    return y_axis, x_axis, ds[x_axis].values, ds[y_axis].values, mean, sem
+
+
+def draw_panel(fig, ax, ds: xr.Dataset, values: np.ndarray, *, label: str, cmap: str, limits, boundary: bool = True):
+    """A heatmap of ``values`` (n_y, n_x) on the sweep's axes (log-scaled where they span > 8×), with
+    the refined boundary (or the interpolated one) drawn on top and a colour bar."""
+    y_axis, x_axis = _dims(ds)
+    mesh = ax.pcolormesh(ds[x_axis].values, ds[y_axis].values, values, cmap=cmap, vmin=limits[0], vmax=limits[1],
+                         shading="nearest")
+    fig.colorbar(mesh, ax=ax, label=label)
+    if boundary:
+        refined = ds["boundary_refined"].values
+        line = refined if np.isfinite(refined).any() else ds["boundary"].values
+        ax.plot(line, ds["boundary_row"].values, color="tab:blue", lw=2, marker="o", ms=3,
+                label="flexible/forgetful boundary: mean A_tot = ¾ (ntajax's threshold)")
+        ax.legend(fontsize=7, loc="lower right")
+    for axis_name, setter in ((x_axis, ax.set_xscale), (y_axis, ax.set_yscale)):
+        axis_values = ds[axis_name].values
+        if np.all(axis_values > 0) and axis_values.max() / axis_values.min() > 8:
+            setter("log")
+    ax.set(xlabel=AXIS_LABELS.get(x_axis, x_axis), ylabel=AXIS_LABELS.get(y_axis, y_axis))
+
+
 def phase_figure(results: dict[str, xr.Dataset]):
     """Heatmaps of the seed-mean final total alignment (top) and its SEM (bottom), with the boundary."""
     import matplotlib
@@ -80,27 +113,12 @@ def phase_figure(results: dict[str, xr.Dataset]):
 
     fig, axes = plt.subplots(2, len(results), figsize=(5.5 * len(results), 8.5), constrained_layout=True, squeeze=False)
     for col, (name, ds) in enumerate(results.items()):
-        y_axis, x_axis = _dims(ds)
-        data = ds["final_alignment"].transpose(y_axis, x_axis, "seed").values
-        n = np.sum(np.isfinite(data), axis=-1)
-        mean = np.nanmean(data, axis=-1)
-        sem = np.nanstd(data, axis=-1, ddof=1) / np.sqrt(np.maximum(n, 1))
-        x, y = ds[x_axis].values, ds[y_axis].values
-        for row, (values, label, cmap, limits) in enumerate(
-            [(mean, "final total alignment $A_{tot}$ (seed mean)", "Oranges", (0.5, 1.0)), (sem, "SEM over seeds", "Greys", (0, None))]
-        ):
-            ax = axes[row, col]
-            mesh = ax.pcolormesh(x, y, values, cmap=cmap, vmin=limits[0], vmax=limits[1], shading="nearest")
-            fig.colorbar(mesh, ax=ax, label=label)
-            boundary = ds["boundary_refined"].values if np.isfinite(ds["boundary_refined"].values).any() else ds["boundary"].values
-            ax.plot(boundary, ds["boundary_row"].values, color="tab:blue", lw=2, marker="o", ms=3, label="flexible/forgetful boundary (A_tot = ¾)")
-            for axis_name, setter in ((x_axis, ax.set_xscale), (y_axis, ax.set_yscale)):
-                values_ = ds[axis_name].values
-                if np.all(values_ > 0) and values_.max() / values_.min() > 8:
-                    setter("log")
-            ax.set(xlabel=AXIS_LABELS.get(x_axis, x_axis), ylabel=AXIS_LABELS.get(y_axis, y_axis), title=f"panel {name}")
-            if row == 0:
-                ax.legend(fontsize=7, loc="lower right")
+        _, _, _, _, mean, sem = seed_statistics(ds)
+        draw_panel(fig, axes[0, col], ds, mean, label="final total alignment $A_{tot}$ (seed mean)", cmap="Oranges",
+                   limits=(0.5, 1.0))
+        draw_panel(fig, axes[1, col], ds, sem, label="SEM over seeds", cmap="Greys", limits=(0, None))
+        for ax in axes[:, col]:
+            ax.set_title(f"panel {name}")
     n_seeds = next(iter(results.values())).sizes["seed"]
     fig.suptitle(f"NTA phase diagram: mean over N = {n_seeds} seeds (common random numbers across cells); "
                  "boundary and classifier are ntajax's (threshold ¾), not the paper's", fontsize=9)
