@@ -29,7 +29,8 @@ from . import _clock
 from ._curriculum import Blocked, Curriculum, Interleaved
 from ._engines import ENGINES, Engine, SubspaceScan
 from ._gradient import GRADIENT_MODES, GradientMode
-from ._students import STUDENTS, Student
+from ._student_kinds import STUDENTS
+from ._students import Student
 from ._teacher_sets import OrthogonalTeachers, TeacherSet
 
 

@@ -3,8 +3,7 @@
     h(x) = [c_1 W_1 x; …; c_P W_P x] ∈ R^{P·H},     ŷ_m(x) = V_m h(x),   m = 0 … M − 1,
 
 with W_p ∈ R^{H×d_in} (H = d_out, MODEL §1), gates c ∈ R^P and one head V_m ∈ R^{d_out×P·H} per
-task. Registered in ``STUDENTS`` as ``student="multi_head"`` (this module is imported by
-:mod:`ntajax._students`), with its analytic Fisher (MODEL §9 applied to all heads' outputs).
+task. Registered as ``student="multi_head"`` (:mod:`ntajax._student_kinds`), with its analytic Fisher (MODEL §9 applied to all heads' outputs).
 It only trains under :class:`ntajax._multihead.MultiHeadScan`: its ``effective_map`` stacks every
 head's map (M·d_out rows), which the plain engine cannot compare with a d_out-row target.
 """
@@ -16,7 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._fisher import analytic_fisher
-from ._students import STUDENTS, Student
+from ._students import Student
 
 
 class MultiHeadStudent(Student):
@@ -78,7 +77,6 @@ class MultiHeadStudent(Student):
         )
 
 
-STUDENTS[MultiHeadStudent.name] = MultiHeadStudent
 
 
 @analytic_fisher.register

@@ -180,7 +180,3 @@ class TwoLayerStudent(Student):
             W1=std * jax.random.normal(k1, (hidden, config.d_in)),
             W2=std * jax.random.normal(k2, (config.d_out, hidden)),
         )
-
-
-STUDENTS: dict[str, type[Student]] = {cls.name: cls for cls in (GatedStudent, PerNeuronStudent, TwoLayerStudent)}
-from . import _multihead_student  # noqa: E402, F401  (appends the multi-head student to STUDENTS)
