@@ -248,7 +248,7 @@ class Config(eqx.Module):
     def __check_init__(self):
         self._check_sizes()
         self._check_time_grid()
-        self._check_hyperparameters()
+        self._check_hyperparameters({name: _concrete(getattr(self, name)) for name in TRACED_FIELDS}, self.n_blocks)
         self._check_structure()
 
     def _check_sizes(self):
@@ -304,10 +304,7 @@ class Config(eqx.Module):
         self._check_hyperparameters(full, n_blocks=None)
         self._check_engine_values(full)
 
-    def _check_hyperparameters(self, values: dict | None = None, n_blocks: int | None | str = "self"):
-        if values is None:
-            values = {name: _concrete(getattr(self, name)) for name in TRACED_FIELDS}
-        n_blocks = self.n_blocks if n_blocks == "self" else n_blocks
+    def _check_hyperparameters(self, values: dict, n_blocks: int | None):
         for name, value in values.items():
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"{name}={value:.7g} must be finite.")
