@@ -27,9 +27,9 @@ import sys
 
 import numpy as np
 
-from ntajax import _toy_analysis as ta
+from ntajax._analysis import toy as ta
 from ntajax import metrics
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import TASK_COLOURS, assigned, band, block_table, shade_blocks
 from sweeps import a1 as a1_sweep
 from sweeps import toy as toy_sweep

@@ -24,8 +24,8 @@ import sys
 
 import numpy as np
 
-from ntajax import _toy_analysis as ta
-from ntajax._figure import FigureContext, figure_main
+from ntajax._analysis import toy as ta
+from ntajax._cli.figure import FigureContext, figure_main
 from sweeps import a10 as a10_sweep
 from sweeps import toy as toy_sweep
 

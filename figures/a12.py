@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 from figures.fig3 import BASE_NAMES, T_SWITCH, block_legend_handles, dynamics_label, gate_step_ratio, shade_tasks
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, assigned, band, band_caption, mean_sem
 from sweeps import composition
 

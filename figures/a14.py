@@ -26,7 +26,7 @@ import numpy as np
 from figures.a12 import additive_view, entry_label
 from figures.fig3 import BASE_NAMES, block_legend_handles, dynamics_label, shade_tasks
 from ntajax import metrics
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import TASK_COLOURS, band, band_caption, mean_sem
 from sweeps import a14 as a14_sweep
 

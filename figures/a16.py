@@ -21,11 +21,11 @@ import sys
 
 import numpy as np
 
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import band, band_caption, block_table, mean_sem, shade_blocks
 from sweeps import a16 as a16_sweep
 
-from .a1 import draw_full, draw_toy, label_axes
+from figures.a1 import draw_full, draw_toy, label_axes
 
 TITLE = "Fig. A16 — few-shot regime: B = 1, dt = 0.03, 100 seeds (float64), with the equivalent toy"
 

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import TASK_COLOURS, band, band_caption, block_table, shade_blocks
 from sweeps import a3 as a3_sweep
 

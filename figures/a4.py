@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 from figures.fig6 import TASKS, step_ratio_label
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, band, band_caption, block_table, mean_sem, shade_blocks
 from sweeps import fc as fc_sweep
 

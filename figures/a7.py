@@ -28,7 +28,7 @@ import sys
 
 import numpy as np
 
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from sweeps import a7 as a7_sweep
 
 TITLE = "Fig. A7 — fully connected network phase diagrams (row-matched final A_tot)"

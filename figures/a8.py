@@ -19,9 +19,9 @@ import jax
 import numpy as np
 import xarray as xr
 
-from ntajax import _toy_analysis as ta
+from ntajax._analysis import toy as ta
 from ntajax import metrics
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 
 TITLE = "Fig. A8 — NTK split of the toy's adaptation rate into gate and weight learning (analytic)"
 

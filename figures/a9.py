@@ -18,8 +18,8 @@ import sys
 
 import numpy as np
 
-from ntajax import _toy_analysis as ta
-from ntajax._figure import FigureContext, figure_main
+from ntajax._analysis import toy as ta
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import TASK_COLOURS
 from sweeps import a9 as a9_sweep
 

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import band, band_caption, mean_sem
 from sweeps import baselines as baselines_sweep
 

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from ntajax import metrics
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, assigned, band, band_caption, block_table, matched_and_mismatched, shade_blocks
 from sweeps import fig2 as fig2_sweep
 

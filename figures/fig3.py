@@ -31,7 +31,7 @@ import sys
 
 import numpy as np
 
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, assigned, band, band_caption, block_table, mean_sem
 from sweeps import composition
 

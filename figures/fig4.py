@@ -34,8 +34,8 @@ import sys
 
 import numpy as np
 
-from ntajax import _toy_analysis as ta
-from ntajax._figure import FigureContext, figure_main
+from ntajax._analysis import toy as ta
+from ntajax._cli.figure import FigureContext, figure_main
 from sweeps import toy as toy_sweep
 
 TITLE = "Fig. 4 — mechanism in the 2-D toy model (trajectories, gate field, block length, limit cycle, symmetric model)"

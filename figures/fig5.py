@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 
-from ntajax._figure import FigureContext, figure_main
-from ntajax._phase_job import AXIS_LABELS, draw_panel, seed_statistics
+from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.phase_diagram import AXIS_LABELS, draw_panel, seed_statistics
 from sweeps import fig5 as fig5_sweep
 
 TITLE = "Fig. 5 — phase diagrams: block length × gate speed and × regularisation (5 × 5 and dense)"

@@ -33,7 +33,7 @@ import sys
 
 import numpy as np
 
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import VARIANT_COLOURS, band, band_caption, block_table, mean_sem, shade_blocks
 from sweeps import fc as fc_sweep
 

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, band, band_caption, mean_sem, shade_blocks
 from sweeps import fig7 as fig7_sweep
 

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ntajax import metrics
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import band_caption, mean_sem
 from sweeps import fig8 as fig8_sweep
 

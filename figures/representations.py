@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 
-from ntajax._figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext, figure_main
 from ntajax._plotting import band_caption, mean_sem
 from sweeps import representations as representations_sweep
 

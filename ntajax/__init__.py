@@ -1,24 +1,24 @@
 """ntajax: a JAX simulation engine for the Neural Task Abstraction model."""
 
-from ._clock import block_bounds, count_blocks, original_block_steps, original_switch_block
+from ._curricula.clock import block_bounds, count_blocks, original_block_steps, original_switch_block
 from ._config import Config, NtajaxWarning, TRACED_FIELDS
-from ._curriculum import SCHEDULE_NAMES, Blocked, Curriculum, Interleaved, Smooth, schedule
+from ._curricula.curriculum import SCHEDULE_NAMES, Blocked, Curriculum, Interleaved, Smooth, schedule
 from ._dynamics import ode_vector_field, velocity
-from ._engines import Engine, EulerScan, SubspaceScan
+from ._engines.euler import Engine, EulerScan, SubspaceScan
 from ._gradient import ExpectedGradient, GradientMode, SampledGradient
 from ._losses import column_norm_penalty, gate_regulariser, regulariser, task_loss, total_loss
 from ._run import make_teachers, run, seed_keys, simulate
-from ._students import GatedStudent, PerNeuronStudent, Student, TwoLayerStudent
-from ._teacher_sets import CorrelatedTeachers, ExplicitTeachers, IIDTeachers, OrthogonalTeachers, SVDTeachers, TeacherSet
+from ._students.linear import GatedStudent, PerNeuronStudent, Student, TwoLayerStudent
+from ._teachers.sets import CorrelatedTeachers, ExplicitTeachers, IIDTeachers, OrthogonalTeachers, SVDTeachers, TeacherSet
 from ._trajectory import Status, Trajectory
 from ._summary import Summary, summarise, summarise_one
-from ._presets import PRESETS, Variant
-from ._sweep import Axis, BlockOverTauW, FieldAxis, OriginalLambda, RunSummary, Sweep, TauRatio, make_axis
-from ._fisher import analytic_fisher
-from ._continual import ContinualScan, FrozenGates, GatePolicy, L2Pull, LearnedGates, OnlineEWC, OracleGates, Penalty
-from ._multihead_student import MultiHeadStudent
-from ._multihead import GatedOutputs, MultiHeadScan, OrthogonalOutputs, OutputMode, ParallelOutputs
-from ._representations import hidden_geometry, hidden_map, last_block_ends, task_variances, unit_maps
+from ._presets.runs import PRESETS, Variant
+from ._sweep.sweep import Axis, BlockOverTauW, FieldAxis, OriginalLambda, RunSummary, Sweep, TauRatio, make_axis
+from ._students.fisher import analytic_fisher
+from ._engines.continual import ContinualScan, FrozenGates, GatePolicy, L2Pull, LearnedGates, OnlineEWC, OracleGates, Penalty
+from ._students.multi_head import MultiHeadStudent
+from ._engines.multi_head import GatedOutputs, MultiHeadScan, OrthogonalOutputs, OutputMode, ParallelOutputs
+from ._analysis.representations import hidden_geometry, hidden_map, last_block_ends, task_variances, unit_maps
 from ._run import run_stacked
 from . import metrics
 
@@ -26,18 +26,18 @@ __version__ = "0.1.0"
 
 # Imported on first use: diffrax (the ODE engine) and xarray/zarr (sweep stores) are heavy.
 _LAZY = {
-    "Diffrax": "._ode",
-    "run_sweep": "._sweep_run",
-    "open_sweep": "._sweep_store",
+    "Diffrax": "._engines.ode",
+    "run_sweep": "._sweep.execute",
+    "open_sweep": "._store.sweep_store",
     "mnist": None,
     # continual-learning comparisons and row-matched stores write xarray Datasets
-    "Baseline": "._baselines",
-    "ContinualSummary": "._baselines",
-    "baselines": "._baselines",
-    "compare_methods": "._baselines",
-    "continual_sweep": "._baselines",
-    "summarise_continual": "._baselines",
-    "add_row_matching": "._row_store",
+    "Baseline": "._sweep.baselines",
+    "ContinualSummary": "._sweep.baselines",
+    "baselines": "._sweep.baselines",
+    "compare_methods": "._sweep.baselines",
+    "continual_sweep": "._sweep.baselines",
+    "summarise_continual": "._sweep.baselines",
+    "add_row_matching": "._store.row_store",
 }
 
 

@@ -25,13 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from . import _clock
-from ._curriculum import Blocked, Curriculum, Interleaved
-from ._engines import ENGINES, Engine, SubspaceScan
+from ._curricula import clock as _clock
+from ._curricula.curriculum import Blocked, Curriculum, Interleaved
+from ._engines.euler import ENGINES, Engine, SubspaceScan
 from ._gradient import GRADIENT_MODES, GradientMode
-from ._student_kinds import STUDENTS
-from ._students import Student
-from ._teacher_sets import OrthogonalTeachers, TeacherSet
+from ._students.registry import STUDENTS
+from ._students.linear import Student
+from ._teachers.sets import OrthogonalTeachers, TeacherSet
 
 
 class NtajaxWarning(UserWarning):
@@ -370,7 +370,7 @@ class Config(eqx.Module):
                 "engine=ntajax.MultiHeadScan(outputs=GatedOutputs() | OrthogonalOutputs() | ParallelOutputs())."
             )
         if isinstance(self.engine, SubspaceScan):
-            from ._frames import SUBSPACE_FRAMES
+            from ._engines.frames import SUBSPACE_FRAMES
 
             if self.student not in SUBSPACE_FRAMES:
                 raise ValueError(

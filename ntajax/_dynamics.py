@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ._clock import block_of_time
+from ._curricula.clock import block_of_time
 from ._losses import regulariser
 
 if TYPE_CHECKING:
     from ._config import Config
-    from ._students import Student
+    from ._students.linear import Student
 
 
 def curriculum_weights(

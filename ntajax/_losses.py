@@ -21,7 +21,7 @@ from jaxtyping import Array, Float
 
 if TYPE_CHECKING:
     from ._config import Config
-    from ._students import Student
+    from ._students.linear import Student
 
 
 def task_loss(

@@ -11,7 +11,7 @@ from .metrics import row_cosine, similarity_matrix
 
 if TYPE_CHECKING:
     from ._config import Config
-    from ._students import Student
+    from ._students.linear import Student
 
 
 def record(

@@ -16,7 +16,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._compile import COMPILER_OPTIONS
 from ._config import Config
-from ._students import Student
+from ._students.linear import Student
 from ._trajectory import Trajectory
 
 

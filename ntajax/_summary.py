@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from ._clock import block_bounds
+from ._curricula.clock import block_bounds
 from ._compile import COMPILER_OPTIONS
 from ._config import Config
 from ._trajectory import Trajectory

@@ -13,8 +13,8 @@ import jax
 import xarray as xr
 
 from ntajax import Variant
-from ntajax._experiment import variants_dataset
-from ntajax._figure import FigureContext
+from ntajax._presets.experiment import variants_dataset
+from ntajax._cli.figure import FigureContext
 
 
 def analysed_store(

@@ -7,8 +7,8 @@ import jax
 import xarray as xr
 
 from ntajax import Variant
-from ntajax._experiment import variants_dataset
-from ntajax._figure import FigureContext, add_figure_arguments, context_from_args
+from ntajax._presets.experiment import variants_dataset
+from ntajax._cli.figure import FigureContext, add_figure_arguments, context_from_args
 
 
 def variants_store(ctx: FigureContext, name: str, variants: Mapping[str, Variant]) -> xr.Dataset:

@@ -23,11 +23,11 @@ import jax
 import numpy as np
 
 from ntajax import GatedStudent, OrthogonalTeachers, Variant
-from ntajax._figure import FigureContext
-from ntajax._presets import fig2 as fig2_preset
+from ntajax._cli.figure import FigureContext
+from ntajax._presets.runs import fig2 as fig2_preset
 
-from ._common import sweep_main, variants_store
-from .toy import ToyRun, toy_config, toy_init, toy_store
+from sweeps._common import sweep_main, variants_store
+from sweeps.toy import ToyRun, toy_config, toy_init, toy_store
 
 INIT_KEY = 987777942
 """The fixed key of the full model's initial weights (the original's number)."""

@@ -17,10 +17,10 @@ import sys
 
 import numpy as np
 
-from ntajax._figure import FigureContext
+from ntajax._cli.figure import FigureContext
 
-from ._common import sweep_main
-from .toy import TAU_C_SWEEP, ToyRun, state_at, toy_config, toy_init, toy_store
+from sweeps._common import sweep_main
+from sweeps.toy import TAU_C_SWEEP, ToyRun, state_at, toy_config, toy_init, toy_store
 
 A10_REGULARISER = {"lambda_nonneg": 0.05, "lambda_norm": 0.05}
 T_CTX = 5.0

@@ -17,10 +17,10 @@ import xarray as xr
 
 import ntajax
 from ntajax import metrics
-from ntajax._figure import FigureContext
-from ntajax._teachers import mean_row_overlap
+from ntajax._cli.figure import FigureContext
+from ntajax._teachers.matrices import mean_row_overlap
 
-from ._common import sweep_main
+from sweeps._common import sweep_main
 
 OVERLAPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 

@@ -19,9 +19,9 @@ the assignment π is computed against them (MODEL §7.1, §7.4).
 import sys
 
 from ntajax import Config, OrthogonalTeachers, Variant, schedule
-from ntajax._figure import FigureContext
+from ntajax._cli.figure import FigureContext
 
-from ._common import sweep_main, variants_store
+from sweeps._common import sweep_main, variants_store
 
 A14_LAMBDA_NONNEG, A14_LAMBDA_NORM = 1 / 3, 5 / 3  # λ = 0.2, nonneg : L1 = 1 : 5 (MODEL §4.3)
 FAST_GATES_TAU_C = 0.003

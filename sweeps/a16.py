@@ -27,15 +27,15 @@ import jax
 import numpy as np
 
 from ntajax import Variant, metrics, summarise
-from ntajax._experiment import run_variants
-from ntajax._figure import FigureContext
-from ntajax._presets import fig2 as fig2_preset
+from ntajax._presets.experiment import run_variants
+from ntajax._cli.figure import FigureContext
+from ntajax._presets.runs import fig2 as fig2_preset
 from ntajax._run import precision
-from ntajax._store import to_dataset
+from ntajax._store.dataset import to_dataset
 
-from . import a1 as a1_sweep
-from ._common import sweep_main
-from .toy import toy_store
+from sweeps import a1 as a1_sweep
+from sweeps._common import sweep_main
+from sweeps.toy import toy_store
 
 DT = 0.03
 N_STEPS = round(20 / DT)  # 667

@@ -17,9 +17,9 @@ import xarray as xr
 
 import ntajax
 from ntajax import metrics
-from ntajax._figure import FigureContext
+from ntajax._cli.figure import FigureContext
 
-from ._common import sweep_main
+from sweeps._common import sweep_main
 
 RANK_GRID = tuple(int(d) for d in np.linspace(2, 30, 10))  # {2, 5, 8, 11, 14, 17, 20, 23, 26, 30}
 MAX_RANK = 15  # d_out/M singular vectors per teacher

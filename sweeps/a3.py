@@ -10,9 +10,9 @@ The original ran one seed; ntajax runs several and orders the paths per seed.
 import sys
 
 from ntajax import Config, Variant
-from ntajax._figure import FigureContext
+from ntajax._cli.figure import FigureContext
 
-from ._common import sweep_main, variants_store
+from sweeps._common import sweep_main, variants_store
 
 
 def variants(ctx: FigureContext) -> dict[str, Variant]:

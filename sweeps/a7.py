@@ -45,13 +45,13 @@ import numpy as np
 import xarray as xr
 
 from ntajax import Config, NtajaxWarning, metrics
-from ntajax._figure import FigureContext
+from ntajax._cli.figure import FigureContext
 from ntajax._run import make_teachers, seed_keys, simulate
-from ntajax._store import provenance
-from ntajax._sweep import stack_points
+from ntajax._store.dataset import provenance
+from ntajax._sweep.sweep import stack_points
 from ntajax.metrics import _rows
 
-from ._common import sweep_main
+from sweeps._common import sweep_main
 
 BLOCK_LENGTHS = (0.8, 0.6, 0.4, 0.2, 0.1)
 TAU_W2 = (0.0075, 0.01, 0.0125, 0.015, 0.02)

@@ -18,11 +18,11 @@ import jax
 import numpy as np
 import xarray as xr
 
-from ntajax._figure import FigureContext
-from ntajax._potential import PotentialModel, first_order_loss
+from ntajax._cli.figure import FigureContext
+from ntajax._analysis.potential import PotentialModel, first_order_loss
 
-from ._common import sweep_main
-from .toy import ToyRun, toy_config, toy_init, toy_store
+from sweeps._common import sweep_main
+from sweeps.toy import ToyRun, toy_config, toy_init, toy_store
 
 SLICE_TIMES = (0.5, 1.5, 3.5, 5.5)
 STARTS = ((0.1, 0.0), (-0.1, 0.0))

@@ -27,11 +27,11 @@ tiny size runs EWC only).
 import sys
 
 from ntajax import Config, make_axis
-from ntajax._baselines import Baseline, baselines, compare_methods
-from ntajax._continual import ContinualScan, OnlineEWC
-from ntajax._figure import FigureContext
+from ntajax._sweep.baselines import Baseline, baselines, compare_methods
+from ntajax._engines.continual import ContinualScan, OnlineEWC
+from ntajax._cli.figure import FigureContext
 
-from ._common import sweep_main
+from sweeps._common import sweep_main
 
 BLOCK_LENGTHS = (0.5, 1.0, 2.0, 4.0)
 LAMBDAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)

@@ -32,11 +32,11 @@ and :class:`ntajax.OrthogonalTeachers` builds those for both kinds anyway.
 import sys
 
 from ntajax import Config, OrthogonalTeachers, Variant, schedule
-from ntajax._figure import FigureContext
-from ntajax._row_store import add_row_matching
+from ntajax._cli.figure import FigureContext
+from ntajax._store.row_store import add_row_matching
 
-from ._analysed import analysed_store
-from ._common import sweep_main, variants_store
+from sweeps._analysed import analysed_store
+from sweeps._common import sweep_main, variants_store
 
 SWITCH_BLOCK = 23
 T_TOTAL = 30.0

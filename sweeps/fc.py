@@ -35,11 +35,11 @@ import sys
 import xarray as xr
 
 from ntajax import Config, Variant
-from ntajax._figure import FigureContext
-from ntajax._row_store import add_row_matching
+from ntajax._cli.figure import FigureContext
+from ntajax._store.row_store import add_row_matching
 
-from ._analysed import analysed_store
-from ._common import sweep_main
+from sweeps._analysed import analysed_store
+from sweeps._common import sweep_main
 
 FC_LAMBDA = 0.2  # λ_nonneg = λ_norm, original λ = 0.22 with nonneg : L2 = 1 : 10 (MODEL §4.3)
 RAW_WEIGHTS_EVERY = 10

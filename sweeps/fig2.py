@@ -9,10 +9,10 @@ depend on the recording grid, so this is the same simulation, read more coarsely
 import sys
 
 from ntajax import Variant
-from ntajax._figure import FigureContext
-from ntajax._presets import fig2 as fig2_preset
+from ntajax._cli.figure import FigureContext
+from ntajax._presets.runs import fig2 as fig2_preset
 
-from ._common import sweep_main, variants_store
+from sweeps._common import sweep_main, variants_store
 
 
 def variants(ctx: FigureContext) -> dict[str, Variant]:

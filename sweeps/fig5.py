@@ -12,13 +12,13 @@ Every store is a resumable sweep store under ``ctx.out/data`` named by the sweep
 
 import sys
 
-from ntajax._figure import FigureContext
-from ntajax._phase_job import run_phase_diagram
-from ntajax._sweep import Sweep
-from ntajax._sweep_presets import fig5a, fig5b, phase_a, phase_b
-from ntajax._sweep_run import run_sweep
+from ntajax._cli.figure import FigureContext
+from ntajax._cli.phase_diagram import run_phase_diagram
+from ntajax._sweep.sweep import Sweep
+from ntajax._presets.sweeps import fig5a, fig5b, phase_a, phase_b
+from ntajax._sweep.execute import run_sweep
 
-from ._common import sweep_main
+from sweeps._common import sweep_main
 
 
 def paper_panels(ctx: FigureContext) -> dict[str, Sweep]:

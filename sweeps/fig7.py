@@ -14,12 +14,12 @@ the ``train-*`` files the official 60 000/10 000 split is used), else the shippe
 
 import sys
 
-from ntajax._figure import FigureContext
+from ntajax._cli.figure import FigureContext
 from ntajax.mnist import (CNNConfig, ReadoutConfig, fig7_presets, flexible, forgetful, load_mnist, mnist_features,
                           readout_dataset)
 from ntajax.mnist._idx import ENV_DATA_DIR
 
-from ._common import sweep_main
+from sweeps._common import sweep_main
 
 THRESHOLD = 0.85
 LAST_GATE_RECORDS = 100  # gates are ordered by their mean over the last 100 records (MODEL §7.14)

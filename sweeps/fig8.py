@@ -9,9 +9,9 @@ t_tot = 30, every step recorded, 10 seeds, common random numbers across the two 
 import sys
 
 from ntajax import Config, Variant
-from ntajax._figure import FigureContext
+from ntajax._cli.figure import FigureContext
 
-from ._common import sweep_main, variants_store
+from sweeps._common import sweep_main, variants_store
 
 
 def variants(ctx: FigureContext) -> dict[str, Variant]:

@@ -36,12 +36,12 @@ import numpy as np
 import xarray as xr
 
 from ntajax import Config, NtajaxWarning, Variant
-from ntajax._continual import FrozenGates, LearnedGates
-from ntajax._experiment import run_variants
-from ntajax._figure import FigureContext
-from ntajax._multihead import OUTPUT_MODES, MultiHeadScan
-from ntajax._representations import hidden_geometry, hidden_map, last_block_ends, task_variances
-from ntajax._store import provenance
+from ntajax._engines.continual import FrozenGates, LearnedGates
+from ntajax._presets.experiment import run_variants
+from ntajax._cli.figure import FigureContext
+from ntajax._engines.multi_head import OUTPUT_MODES, MultiHeadScan
+from ntajax._analysis.representations import hidden_geometry, hidden_map, last_block_ends, task_variances
+from ntajax._store.dataset import provenance
 from ntajax.metrics._representations import (
     choose_clusters,
     covariance_overlap,
@@ -51,7 +51,7 @@ from ntajax.metrics._representations import (
     task_pairs,
 )
 
-from ._common import sweep_main
+from sweeps._common import sweep_main
 
 PER_NEURON_LAMBDA = 0.25 / 11  # λ = 0.025, nonneg : L2 = 1 : 10 (MODEL §4.3, Fig. 3d)
 FC_LAMBDA = 0.2  # λ = 0.22, nonneg : L2 = 1 : 10 (Fig. 6)

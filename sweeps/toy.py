@@ -32,11 +32,11 @@ import xarray as xr
 
 import ntajax
 from ntajax import Config, ExplicitTeachers, GatedStudent, Smooth
-from ntajax._figure import FigureContext
+from ntajax._cli.figure import FigureContext
 from ntajax._run import precision
-from ntajax._store import provenance
+from ntajax._store.dataset import provenance
 
-from ._common import sweep_main
+from sweeps._common import sweep_main
 
 E1 = np.array([1.0, 0.0])
 E2 = np.array([0.0, 1.0])

@@ -39,7 +39,7 @@ def random_gated(key, P=2, d_out=10, d_in=20, scale=0.3):
 def tiny_figures(out_dir):
     """``get(name)`` → (module, context, data): each figure's stores computed once at tiny size in
     ``out_dir`` (shared by the figures of a test module, as in ``ntajax figure all``)."""
-    from ntajax._figure import FigureContext, load_figure
+    from ntajax._cli.figure import FigureContext, load_figure
 
     cache = {}
 

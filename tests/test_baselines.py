@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 import ntajax
-from ntajax._baselines import baselines, compare_methods, compile_count, continual_sweep, summarise_continual
-from ntajax._continual import ContinualFrame, ContinualScan, FrozenGates, L2Pull, OnlineEWC, OracleGates
-from ntajax._fisher import analytic_fisher
-from ntajax._frames import FullFrame
-from ntajax._sweep import Sweep, make_axis
-from ntajax._sweep_run import compile_count as sweep_compile_count
-from ntajax._sweep_run import run_sweep
+from ntajax._sweep.baselines import baselines, compare_methods, compile_count, continual_sweep, summarise_continual
+from ntajax._engines.continual import ContinualFrame, ContinualScan, FrozenGates, L2Pull, OnlineEWC, OracleGates
+from ntajax._students.fisher import analytic_fisher
+from ntajax._engines.frames import FullFrame
+from ntajax._sweep.sweep import Sweep, make_axis
+from ntajax._sweep.execute import compile_count as sweep_compile_count
+from ntajax._sweep.execute import run_sweep
 
 FLEXIBLE = dict(d_in=20, d_out=10, tau_w=1.3, tau_c=0.03, lambda_nonneg=1 / 11, lambda_norm=10 / 11, block_length=1.0)
 
@@ -298,7 +298,7 @@ def test_comparison_ordering_at_small_size():
 
 @pytest.mark.slow
 def test_baselines_figure_runs_at_tiny_size(tmp_path):
-    from ntajax._figure import FigureContext, make_figure
+    from ntajax._cli.figure import FigureContext, make_figure
 
     result = make_figure("baselines", FigureContext(out=tmp_path, size="tiny", progress=False))
     assert [p.suffix for p in result.files] == [".png", ".pdf"]

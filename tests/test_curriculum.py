@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ntajax
-from ntajax._clock import block_of_step, original_block_steps
+from ntajax._curricula.clock import block_of_step, original_block_steps
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,7 @@ def test_toy_follows_analytic_wbar_curve(tau_c):
         tau_w=1.0, tau_c=tau_c, lambda_nonneg=1 / 11, lambda_norm=10 / 11, block_length=5.0,
         teachers=ntajax.ExplicitTeachers(), record_weights=True,
     )
-    from ntajax._presets import toy_state, toy_teachers
+    from ntajax._presets.runs import toy_state, toy_teachers
 
     init = toy_state((1, 0), (0, 1), (1, 0))  # path 0 holds e₁ (old, gate 1); path 1 holds e₂ (new, gate 0)
     tr = ntajax.run(config, jax.random.key(0), teachers=toy_teachers(), init=init)

@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 import ntajax
-from ntajax._presets import fig2
-from ntajax.cli import main
+from ntajax._presets.runs import fig2
+from ntajax._cli.main import main
 
 
 def test_cli_run_writes_store_and_png(tmp_path, capsys):

@@ -9,8 +9,8 @@ import pytest
 from conftest import check_figure_files
 
 from ntajax import metrics
-from ntajax._figure import FigureContext, make_figure
-from ntajax._teachers import orthogonal_teachers
+from ntajax._cli.figure import FigureContext, make_figure
+from ntajax._teachers.matrices import orthogonal_teachers
 from ntajax.metrics import _rows
 
 

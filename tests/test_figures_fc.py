@@ -8,7 +8,7 @@ from conftest import check_figure_files
 import scipy.optimize
 
 import ntajax
-from ntajax._figure import FigureContext, make_figure
+from ntajax._cli.figure import FigureContext, make_figure
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import tiny_figures
 
-from ntajax._figure import FigureContext, make_figure
-from ntajax.cli import main
+from ntajax._cli.figure import FigureContext, make_figure
+from ntajax._cli.main import main
 
 PNG_MIN_BYTES = 10_000
 

@@ -10,9 +10,9 @@ from conftest import tiny_figures
 
 import ntajax
 from ntajax import Config, ExplicitTeachers, GatedStudent, OrthogonalTeachers
-from ntajax._figure import FigureContext
-from ntajax._potential import PotentialModel, first_order_loss
-from ntajax._toy_analysis import E1, E2, ntk_grid, order_parameters, state_vector
+from ntajax._cli.figure import FigureContext
+from ntajax._analysis.potential import PotentialModel, first_order_loss
+from ntajax._analysis.toy import E1, E2, ntk_grid, order_parameters, state_vector
 
 # over ~10 s each on the 2-core machine (compiles dominate): marked slow, still run in CI
 SLOW = {"fig4", "a1", "a9"}

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ntajax import mnist as nm
-from ntajax._figure import FigureContext, make_figure
+from ntajax._cli.figure import FigureContext, make_figure
 from ntajax.mnist import _idx, _readout
 from ntajax.mnist._stream import epoch_order
 
@@ -285,7 +285,7 @@ def test_data_option_reaches_the_loader_through_the_environment(tmp_path, monkey
     ``NTAJAX_MNIST_DIR``, which the loader reads."""
     import argparse
 
-    from ntajax._figure import add_figure_arguments, context_from_args
+    from ntajax._cli.figure import add_figure_arguments, context_from_args
 
     monkeypatch.setenv("NTAJAX_MNIST_DIR", "placeholder")  # restored after the test
     parser = argparse.ArgumentParser()

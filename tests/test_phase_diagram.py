@@ -8,10 +8,10 @@ import textwrap
 
 import numpy as np
 
-from ntajax._phase import boundary_by_interpolation
-from ntajax._sweep_presets import load_sweep_toml
-from ntajax._sweep_store import SUMMARY_FIELDS, open_sweep
-from ntajax.cli import main
+from ntajax._sweep.phase import boundary_by_interpolation
+from ntajax._presets.sweeps import load_sweep_toml
+from ntajax._store.sweep_store import SUMMARY_FIELDS, open_sweep
+from ntajax._cli.main import main
 
 
 def test_boundary_interpolation_on_a_known_map():
@@ -114,7 +114,7 @@ def test_four_devices_give_the_same_sweep(tmp_path):
     """Chunks sharded over 4 (virtual CPU) devices give the single-device results."""
     from test_sweep import small_sweep
 
-    from ntajax._sweep_run import run_sweep
+    from ntajax._sweep.execute import run_sweep
 
     path = str(tmp_path / "four.zarr")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import ntajax
-from ntajax._continual import FrozenGates
-from ntajax._fisher import analytic_fisher
-from ntajax._multihead import (
+from ntajax._engines.continual import FrozenGates
+from ntajax._students.fisher import analytic_fisher
+from ntajax._engines.multi_head import (
     GatedOutputs,
     MultiHeadFrame,
     MultiHeadScan,
@@ -16,8 +16,8 @@ from ntajax._multihead import (
     ParallelOutputs,
     mode_loss,
 )
-from ntajax._multihead_student import MultiHeadStudent
-from ntajax._representations import hidden_geometry, last_block_ends, task_variances, unit_maps
+from ntajax._students.multi_head import MultiHeadStudent
+from ntajax._analysis.representations import hidden_geometry, last_block_ends, task_variances, unit_maps
 from ntajax.metrics import _representations as rep
 
 
@@ -225,7 +225,7 @@ def test_orthogonal_outputs_with_nta_gates_separate_and_gated_outputs_without_ga
 
 @pytest.mark.slow
 def test_representations_figure_runs_at_tiny_size(tmp_path):
-    from ntajax._figure import FigureContext, make_figure
+    from ntajax._cli.figure import FigureContext, make_figure
 
     result = make_figure("representations", FigureContext(out=tmp_path, size="tiny", progress=False))
     assert [p.suffix for p in result.files] == [".png", ".pdf"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ntajax
-from ntajax._frames import _gate_force_explicit
+from ntajax._engines.frames import _gate_force_explicit
 
 RECORDED = ("loss", "closing_loss", "gates", "path_norms", "similarity", "context_alignment", "task", "block")
 
@@ -64,7 +64,7 @@ def test_subspace_equals_full_scan_in_float64(changes):
 
 def test_subspace_on_the_toy_model_where_the_span_is_the_whole_space():
     """d_out·d_in = 2 < M + P: the basis is all of R², still exact."""
-    from ntajax._presets import toy
+    from ntajax._presets.runs import toy
 
     variant = toy()["flexible"]
     config = variant.config.replace(dtype="float64", t_total=0.5, n_save=51)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import ntajax
-from ntajax._sweep import Sweep, make_axis, summarise_run
-from ntajax._sweep_run import compile_count, run_sweep
-from ntajax._sweep_store import SUMMARY_FIELDS
+from ntajax._sweep.sweep import Sweep, make_axis, summarise_run
+from ntajax._sweep.execute import compile_count, run_sweep
+from ntajax._store.sweep_store import SUMMARY_FIELDS
 
 BASE = dict(d_in=20, d_out=10, tau_w=0.1, tau_c=0.02, lambda_nonneg=0.5, lambda_norm=2.5, dt=1e-3,
             t_total=0.6, n_save=13, block_length=0.1)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import ntajax
-from ntajax._cluster import run_on_cluster
-from ntajax._sweep import Sweep, make_axis
-from ntajax._sweep_run import run_sweep
-from ntajax._sweep_store import SUMMARY_FIELDS
+from ntajax._sweep.cluster import run_on_cluster
+from ntajax._sweep.sweep import Sweep, make_axis
+from ntajax._sweep.execute import run_sweep
+from ntajax._store.sweep_store import SUMMARY_FIELDS
 
 distributed = pytest.importorskip("distributed")
 xr = pytest.importorskip("xarray")

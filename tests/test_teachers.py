@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntajax._teachers import (
+from ntajax._teachers.matrices import (
     composite_pairs,
     correlated_teachers,
     iid_teachers,

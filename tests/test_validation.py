@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import pytest
 
 import ntajax
-from ntajax.cli import main, parse_assignments
+from ntajax._cli.main import main, parse_assignments
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def readout_dataset(
             "block": np.arange(len(starts)),
         },
     )
-    from .._store import provenance
+    from .._store.dataset import provenance
 
     ds.attrs.update({
         "config": json.dumps({n: configs[n].to_dict() for n in names}, sort_keys=True),

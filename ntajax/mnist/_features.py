@@ -23,7 +23,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from .._cache import content_hash
+from .._store.cache import content_hash
 from ._cnn import CNN, CNNConfig, cnn_accuracy, extract_features, train_cnn
 from ._idx import MnistData
 

@@ -37,8 +37,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._config import _concrete, _traced
-from .._clock import block_of_step
-from .._curriculum import Blocked
+from .._curricula.clock import block_of_step
+from .._curricula.curriculum import Blocked
 from .._losses import gate_regulariser
 from ._features import Features
 from ._stream import StreamState, next_batch

@@ -1,0 +1,275 @@
+"""Command line.
+
+* ``ntajax phase-diagram`` — the main job: the flexible/forgetful phase diagram.
+* ``ntajax run PRESET`` — every variant of a preset (e.g. ``fig2``) → results.zarr, summary.png.
+* ``ntajax sweep SPEC`` — any sweep (preset or TOML) into a resumable zarr store.
+* ``ntajax figure NAME|all`` — regenerate a paper figure (compute, store, plot).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+from .._config import TRACED_FIELDS
+from .._presets.runs import PRESETS
+
+# Fields a user may change from the command line, with the type their value is parsed as.
+_SETTABLE = {name: float for name in TRACED_FIELDS} | {
+    "d_in": int, "d_out": int, "n_teachers": int, "n_paths": int, "dt": float, "t_total": float,
+    "n_save": int, "batch_size": int, "n_seeds": int, "norm_order": int, "gradient": str,
+    "engine": str, "n_blocks": int,
+}
+
+
+def parse_assignments(items: list[str]) -> dict:
+    """Parse ``name=value`` strings into typed config changes, rejecting unknown names."""
+    changes = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r} must look like name=value, e.g. --set tau_c=0.05.")
+        name, raw = item.split("=", 1)
+        name = name.strip()
+        if name not in _SETTABLE:
+            raise ValueError(f"--set {name}: unknown field. Settable fields: {', '.join(sorted(_SETTABLE))}.")
+        kind = _SETTABLE[name]
+        try:
+            changes[name] = kind(raw)
+        except ValueError:
+            raise ValueError(f"--set {name}={raw!r}: expected a value of type {kind.__name__}.") from None
+    return changes
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ntajax",
+        description="Simulate the Neural Task Abstraction model (gated linear networks learning blocked tasks).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run a preset and write results.zarr and summary.png",
+        description=(
+            "Run every variant of a preset with the spec's hyperparameters, write DIR/results.zarr "
+            "(xarray Dataset: loss, gates, alignment, adaptation_time, context, ... over variant, seed, t, "
+            "block, teacher, path) and DIR/summary.png, and print a summary. "
+            f"Presets: {', '.join(sorted(PRESETS))}."
+        ),
+    )
+    run.add_argument("preset", help=f"one of: {', '.join(sorted(PRESETS))}")
+    run.add_argument(
+        "--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+        help=f"override a config field for every variant (repeatable). Fields: {', '.join(sorted(_SETTABLE))}",
+    )
+    run.add_argument("--out", default="results", help="output directory (default: ./results)")
+    run.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sub.add_parser("presets", help="list the presets and sweep presets")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a sweep (a preset name or a TOML file) into a resumable zarr store",
+        description=(
+            "Run a sweep: every point of a grid over traced config fields (or derived axes tau_ratio, "
+            "block_over_tau_w, lambda) × seeds, as chunks of one compiled program. Results go to "
+            "DIR/sweep.zarr chunk by chunk; re-running the same command resumes where it stopped, and a store "
+            "made by a different spec is refused. SPEC is a sweep preset (fig5a, fig5b, phase_a, phase_b) or a "
+            "TOML file with [base], [axes] and [sweep] sections."
+        ),
+    )
+    sweep.add_argument("spec", help="sweep preset name or path to a TOML file")
+    sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                       help="override a field of the base config (repeatable)")
+    sweep.add_argument("--out", required=True, help="output directory (the store is DIR/sweep.zarr)")
+    _cluster_options(sweep)
+
+    phase = sub.add_parser(
+        "phase-diagram",
+        help="the main job: the flexible/forgetful phase diagram (two dense panels)",
+        description=(
+            "Map the flexible/forgetful phase diagram like the paper's Fig. 5: (a) block length τ_B/τ_w × gate "
+            "speed τ_w/τ_c and (b) τ_B/τ_w × regularisation λ, each RES × RES cells × SEEDS seeds, expected-"
+            "gradient flow by default. Writes DIR/phase_diagram.zarr (one group per panel, with the boundary), "
+            "DIR/phase_diagram.png, and prints a summary. Resumable."
+        ),
+    )
+    phase.add_argument("--out", default="results", help="output directory (default: ./results)")
+    phase.add_argument("--resolution", type=int, default=16, help="cells per axis (default 16)")
+    phase.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
+    phase.add_argument("--sampled", action="store_true", help="sampled minibatch dynamics (B = 200) instead of the expected flow")
+    phase.add_argument("--no-refine", action="store_true", help="skip the bisection refinement of the boundary")
+    _cluster_options(phase)
+
+    from .figure import add_figure_arguments
+
+    figure = sub.add_parser(
+        "figure",
+        help="regenerate paper figures (ntajax figure NAME ... | all)",
+        description=(
+            "Regenerate figures of the paper from scratch with its hyperparameters: simulate (results stored in "
+            "DIR/data, keyed by a hash of the full configuration, and reused when unchanged), then plot PNG and PDF "
+            "into DIR and print each figure's headline number. NAME is one of the registered figures "
+            "(ntajax figure --list) or 'all'."
+        ),
+    )
+    figure.add_argument("names", nargs="*", metavar="NAME", help="figure names, or 'all'")
+    figure.add_argument("--list", action="store_true", help="list the figures and exit")
+    add_figure_arguments(figure)
+    return parser
+
+
+def _cluster_options(parser) -> None:
+    parser.add_argument("--scheduler", default=None,
+                        help="dask scheduler address, or local:N for a LocalCluster with N workers (default: this process)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="points per compiled call (default: from --memory-mb)")
+    parser.add_argument("--memory-mb", type=float, default=512.0, help="memory budget of one chunk in MB (default 512)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _variants(preset: str, changes: dict):
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(sorted(PRESETS))}.")
+    variants = PRESETS[preset]()
+    return {name: v._replace(config=v.config.replace(**changes)) for name, v in variants.items()}
+
+
+def command_run(args) -> int:
+    import jax
+
+    from .._presets.experiment import run_variants
+    from .._plotting import summary_figure
+    from .._store.dataset import to_dataset, write_zarr
+
+    variants = _variants(args.preset, parse_assignments(args.assignments))  # validates before any work
+    start = time.perf_counter()
+    results = run_variants(variants, jax.random.key(args.seed), progress=not args.no_progress,
+                           description=f"ntajax run {args.preset}")
+    elapsed = time.perf_counter() - start
+    ds = to_dataset(results)
+    os.makedirs(args.out, exist_ok=True)
+    write_zarr(ds, os.path.join(args.out, "results.zarr"))
+    fig = summary_figure(ds)
+    fig.savefig(os.path.join(args.out, "summary.png"), dpi=120)
+    print(f"simulated {args.preset} in {elapsed:.1f} s; wrote {args.out}/results.zarr and {args.out}/summary.png")
+    print(_summary_table(ds))
+    return 0
+
+
+def _summary_table(ds) -> str:
+    import numpy as np
+
+    lines = [f"{'variant':<10} {'final A_tot':>12} {'first/last adapt. time':>24} {'flexible seeds':>15} {'diverged':>9}"]
+    for name in ds["variant"].values:
+        v = ds.sel(variant=name)
+        adapt = np.nanmean(v["adaptation_time"].values, axis=0)
+        valid = adapt[np.isfinite(adapt)]
+        first, last = (valid[0], valid[-1]) if valid.size else (np.nan, np.nan)
+        lines.append(
+            f"{str(name):<10} {float(v['final_alignment'].mean()):>12.3f} {first:>11.3f} / {last:<10.3f}"
+            f" {int(v['regime'].sum()):>9d}/{v.sizes['seed']:<5d} {int((v['status'] != 0).sum()):>9d}"
+        )
+    return "\n".join(lines)
+
+
+def _load_sweep(spec: str, changes: dict):
+    from .._sweep.sweep import Sweep
+    from .._presets.sweeps import SWEEP_PRESETS, load_sweep_toml
+
+    if spec in SWEEP_PRESETS:
+        sweep = SWEEP_PRESETS[spec]()
+    elif spec.endswith(".toml"):
+        if not os.path.exists(spec):
+            raise ValueError(f"sweep spec file {spec!r} does not exist.")
+        sweep = load_sweep_toml(spec)
+    else:
+        raise ValueError(f"unknown sweep spec {spec!r}: use a TOML file or one of {', '.join(sorted(SWEEP_PRESETS))}.")
+    if changes:
+        sweep = Sweep(sweep.base.replace(**changes), sweep.axes, n_seeds=sweep.n_seeds, zipped=sweep.zipped, seed=sweep.seed)
+    return sweep
+
+
+def command_sweep(args) -> int:
+    from .._sweep.execute import run_sweep
+
+    sweep = _load_sweep(args.spec, parse_assignments(args.assignments))  # validated before anything runs
+    start = time.perf_counter()
+    ds = run_sweep(sweep, os.path.join(args.out, "sweep.zarr"), chunk_size=args.chunk_size,
+                   memory_budget_mb=args.memory_mb, scheduler=args.scheduler, progress=not args.no_progress)
+    mean = ds["final_alignment"].mean("seed")
+    print(f"swept {sweep.n_points} points × {sweep.n_seeds} seeds in {time.perf_counter() - start:.1f} s → {args.out}/sweep.zarr")
+    print(f"final total alignment (seed mean): {float(mean.min()):.3f} … {float(mean.max()):.3f}; "
+          f"flexible runs {float((ds['regime'] == 1).mean()):.0%}; diverged runs {int((ds['status'] == 1).sum())}")
+    return 0
+
+
+def command_phase_diagram(args) -> int:
+    from .phase_diagram import phase_figure, phase_summary, run_phase_diagram
+    from .._presets.sweeps import phase_a, phase_b
+
+    if args.resolution < 2 or args.seeds < 1:
+        raise ValueError(f"--resolution {args.resolution} must be ≥ 2 and --seeds {args.seeds} ≥ 1.")
+    gradient = "sampled" if args.sampled else "expected"
+    panels = {"a": phase_a(args.resolution, args.seeds, gradient), "b": phase_b(args.resolution, args.seeds, gradient)}
+    start = time.perf_counter()
+    results = run_phase_diagram(panels, args.out, scheduler=args.scheduler, refine=not args.no_refine,
+                                progress=not args.no_progress)
+    fig = phase_figure(results)
+    fig.savefig(os.path.join(args.out, "phase_diagram.png"), dpi=120)
+    print(f"phase diagram in {time.perf_counter() - start:.1f} s → {args.out}/phase_diagram.zarr, {args.out}/phase_diagram.png")
+    print(phase_summary(results))
+    return 0
+
+
+def command_figure(args) -> int:
+    from .figure import context_from_args, load_figure, make_figure, report
+
+    import figures
+
+    if args.list or not args.names:
+        for name in figures.FIGURES:
+            try:
+                title = load_figure(name).TITLE
+            except ValueError:
+                title = "(script missing)"
+            print(f"{name:<16} {title}")
+        return 0
+    names = list(figures.FIGURES) if args.names == ["all"] else args.names
+    for name in names:
+        if name not in figures.FIGURES:
+            raise ValueError(f"unknown figure {name!r}; choose from: {', '.join(figures.FIGURES)} or 'all'.")
+    ctx = context_from_args(args)
+    start = time.perf_counter()
+    for name in names:
+        print(report(make_figure(name, ctx)), flush=True)
+    print(f"{len(names)} figure(s) in {time.perf_counter() - start:.1f} s → {ctx.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "presets":
+            from .._presets.sweeps import SWEEP_PRESETS
+
+            for name in sorted(PRESETS):
+                doc = (PRESETS[name].__doc__ or "").strip().splitlines()[0]
+                print(f"run   {name:<8} {doc}")
+            for name in sorted(SWEEP_PRESETS):
+                doc = (SWEEP_PRESETS[name].__doc__ or "").strip().splitlines()[0]
+                print(f"sweep {name:<8} {doc}")
+            return 0
+        if args.command == "sweep":
+            return command_sweep(args)
+        if args.command == "phase-diagram":
+            return command_phase_diagram(args)
+        if args.command == "figure":
+            return command_figure(args)
+        return command_run(args)
+    except (ValueError, TypeError) as error:
+        print(f"ntajax: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""Engines that integrate the learning dynamics and fill a :class:`Trajectory` (MODEL §5.2).
+
+* :class:`EulerScan` — θ_{i+1} = θ_i + dt·f(t_i, θ_i) as a ``lax.scan`` over steps, with
+  t_i = i·dt from the integer step index; sampled or expected gradients. The scan is
+  nested (save intervals × steps), so memory does not grow with the number of steps.
+* :class:`SubspaceScan` — the same Euler scan of the expected flow in exact reduced
+  coordinates (:mod:`ntajax._frames`).
+* :class:`ntajax.Diffrax` (in :mod:`ntajax._ode`) — the expected-gradient ODE integrated by
+  diffrax; block switches are jump times.
+
+Both engines return the same :class:`Trajectory` on the same recording grid.
+"""
+
+import abc
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._curricula.clock import block_of_step
+from .._dynamics import curriculum_weights
+from .frames import SUBSPACE_FRAMES, Frame, FullFrame, checked_teachers
+from .._trajectory import Status, Trajectory
+
+if TYPE_CHECKING:
+    from .._config import Config
+    from .._students.linear import Student
+
+
+_INT_RECORDS = ("block", "task")
+
+
+class Engine(eqx.Module):
+    """Abstract engine: integrates one seed from ``init`` over [0, t_total].
+
+    Capabilities the config checks: ``supports_sampled`` (minibatch gradients) and
+    ``supports_stochastic_curriculum`` (curricula drawn at random, e.g. interleaved per step).
+    ``stackable``: whether variants that differ only in traced fields gain from sharing one
+    vmapped call (false for adaptive solvers, whose step counts couple across the batch).
+    """
+
+    supports_sampled = True
+    supports_stochastic_curriculum = True
+    stackable = True
+    name = "engine"
+
+    @abc.abstractmethod
+    def solve(
+        self,
+        config: "Config",
+        *,
+        teachers: Float[Array, "n_targets d_out d_in"],
+        init: "Student",
+        data_key: PRNGKeyArray,
+        start_step=0,
+    ) -> Trajectory:
+        """Simulate one seed over steps [start_step, start_step + n_steps) (times from
+        start_step·dt); the block clock and the data keys use the absolute step index."""
+
+
+def _finite(tree) -> Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves))
+
+
+def _to_trajectory(records: dict, final, status, weights=None) -> Trajectory:
+    return Trajectory(weights=weights, final=final, status=status, **records)
+
+
+def _largest_divisor(n: int, limit: int) -> int:
+    """The largest divisor of ``n`` that is ≤ ``limit`` (at least 1)."""
+    return max(d for d in range(1, max(1, min(n, limit)) + 1) if n % d == 0)
+
+
+class EulerScan(Engine):
+    """Euler steps in a ``lax.scan`` (MODEL §5.2): sampled or expected gradients.
+
+    The scan runs over recording intervals: each interval records the state before its
+    first step (MODEL §5.5) and then takes ``save_every`` steps, so no step carries a
+    branch and memory does not grow with the number of steps.
+
+    Args:
+        unroll: steps unrolled per scan iteration (speed only; results are identical).
+        rng_batch: in sampled mode, the random inputs of up to this many consecutive steps
+            are drawn in one vectorised call (speed only: every step still uses its own key
+            ``fold_in(data_key, i)``, so results do not depend on it).
+    """
+
+    unroll: int = 8
+    rng_batch: int = 64
+    name = "scan"
+
+    def frame(self, config, teachers, init) -> Frame:
+        """The coordinates the scan integrates in (the student itself here)."""
+        del config, init
+        return FullFrame(teachers=teachers)
+
+    def solve(self, config, *, teachers, init, data_key, start_step=0):
+        start_step = jnp.asarray(start_step, jnp.int32)
+        schedule_key, batch_key = jax.random.split(data_key)
+        frame = self.frame(config, teachers, init)
+        n_targets = teachers.shape[0]
+        dt = config.dt
+        mode = config.gradient
+        every = config.save_every
+        n_intervals = config.n_save - 1
+        last_step = start_step + config.n_steps - 1
+
+        def step_time(i):
+            return i.astype(config.float_dtype) * dt
+
+        def weights_at(i):
+            block = block_of_step(i, config.block_length, dt, config.compat_block_steps)
+            w = curriculum_weights(config, t=step_time(i), block=block, step=i, key=schedule_key, n_targets=n_targets)
+            return block, w
+
+        def covariance_at(i):
+            return mode.input_covariance(jax.random.fold_in(batch_key, i), config.d_in, config.batch_size)
+
+        def draw(first, n):
+            """Input covariances of steps first … first + n − 1, (n, d_in, d_in), or None."""
+            if not mode.is_sampled:
+                return None
+            return jax.vmap(covariance_at)(first + jnp.arange(n, dtype=jnp.int32))
+
+        def record_at(state, i, covariance):
+            # The final record (i = last_step + 1) closes the last simulated block: label it
+            # with that block's task rather than with a block that is never simulated.
+            block, w = weights_at(jnp.minimum(i, last_step))
+            _, previous = weights_at(jnp.maximum(i - 1, 0))
+            return frame.record(state, t=step_time(i), block=block, weights=w, previous_weights=previous,
+                                input_covariance=covariance, config=config)
+
+        def euler_step(state, step_and_covariance):
+            i, covariance = step_and_covariance
+            block, w = weights_at(i)
+            previous_block = block_of_step(i - 1, config.block_length, dt, config.compat_block_steps)
+            state = frame.before_step(state, block=block, previous_block=previous_block, config=config)
+            v = frame.velocity(state, w, covariance, config)
+            return jax.tree.map(lambda y, dy: y + dt * dy, state, v), None
+
+        def run_steps(state, first, covariances, n):
+            steps = first + jnp.arange(n, dtype=jnp.int32)
+            state, _ = jax.lax.scan(euler_step, state, (steps, covariances), unroll=min(self.unroll, n))
+            return state
+
+        # Intervals are grouped so that the random inputs of a group are drawn at once; an
+        # interval longer than rng_batch draws its inputs in sub-blocks instead.
+        if every <= self.rng_batch:
+            group, sub = _largest_divisor(n_intervals, max(1, self.rng_batch // every)), every
+        else:
+            group, sub = 1, _largest_divisor(every, self.rng_batch)
+
+        def save_point(state, i, covariance):
+            """What the scan stores for the save point at step i: the record itself, or the
+            state (records then come from one vectorised pass after the scan)."""
+            return record_at(state, i, covariance) if frame.records_in_loop else state
+
+        def interval(state, first, covariances):
+            if sub == every:  # the interval's inputs were drawn with its group
+                first_covariance = None if covariances is None else covariances[0]
+                return run_steps(state, first, covariances, every), save_point(state, first, first_covariance)
+            rec = save_point(state, first, None if not mode.is_sampled or not frame.records_in_loop else covariance_at(first))
+
+            def sub_block(state, k):
+                start = first + k * sub
+                return run_steps(state, start, draw(start, sub), sub), None
+
+            state, _ = jax.lax.scan(sub_block, state, jnp.arange(every // sub, dtype=jnp.int32))
+            return state, rec
+
+        record_weights = config.record_weights
+        n_weight_saves = len(config.weight_save_times)
+
+        def write(buffer, index, value):
+            return jax.tree.map(lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, index, 0), buffer, value)
+
+        def group_body(carry, g):
+            first = start_step + g * (group * every)
+            drawn = draw(first, group * every) if sub == every else None
+            if drawn is not None:
+                drawn = drawn.reshape(group, every, *drawn.shape[1:])
+
+            def one(carry, j):
+                state, weights = carry
+                index = g * group + j
+                if record_weights:
+                    weights = jax.lax.cond(
+                        index % config.weights_every == 0,
+                        lambda b: write(b, index // config.weights_every, frame.decode(state)),
+                        lambda b: b,
+                        weights,
+                    )
+                state, rec = interval(state, first + j * every, None if drawn is None else drawn[j])
+                return (state, weights), rec
+
+            return jax.lax.scan(one, carry, jnp.arange(group, dtype=jnp.int32))
+
+        state = frame.encode(init)
+        weight_buffer = (
+            jax.tree.map(lambda x: jnp.zeros((n_weight_saves, *x.shape), x.dtype), init) if record_weights else None
+        )
+        (state, weight_buffer), records = jax.lax.scan(
+            group_body, (state, weight_buffer), jnp.arange(n_intervals // group, dtype=jnp.int32)
+        )
+        end = start_step + config.n_steps
+        last = save_point(state, end, None if not mode.is_sampled else covariance_at(end))
+        records = jax.tree.map(
+            lambda r, x: jnp.concatenate([r.reshape(n_intervals, *r.shape[2:]), x[None]]), records, last
+        )
+        if not frame.records_in_loop:
+            steps = start_step + every * jnp.arange(config.n_save, dtype=jnp.int32)
+            # in batches of save points, so the transient memory does not grow with n_save
+            records = jax.lax.map(lambda x: record_at(x[0], x[1], None), (records, steps),
+                                  batch_size=min(config.n_save, 512))
+        final = frame.decode(state)
+        if weight_buffer is not None:
+            weight_buffer = write(weight_buffer, n_weight_saves - 1, final)
+        ok = _finite(final) & jnp.all(jnp.isfinite(records["loss"]))
+        status = jnp.where(ok, Status.OK, Status.DIVERGED).astype(jnp.int32)
+        if not config.schedule.is_blocked:
+            records["block"] = jnp.full_like(records["block"], -1)
+        return _to_trajectory(records, final, status, weight_buffer)
+
+
+class SubspaceScan(EulerScan):
+    supports_sampled = False
+    name = "subspace"
+
+    """The Euler scan of the expected-gradient flow in exact reduced coordinates.
+
+    For the gated and per-neuron students with λ_W = 0, every path stays in the span of the
+    targets and the initial weights (see :mod:`ntajax._frames`), so the scan integrates K =
+    M_total + P coefficients per path (per row for per-neuron gating) instead of d_out·d_in
+    weights. The iterates equal :class:`EulerScan`'s up to floating-point rounding and the
+    :class:`Trajectory` is the same; only ``gradient="expected"`` is supported.
+    """
+
+    supports_sampled = False
+    name = "subspace"
+
+    def frame(self, config, teachers, init) -> Frame:
+        if config.gradient.is_sampled:
+            raise ValueError("engine='subspace' integrates the expected-gradient flow: set gradient='expected'.")
+        if config.student not in SUBSPACE_FRAMES:
+            raise ValueError(
+                f"engine='subspace' supports students {sorted(SUBSPACE_FRAMES)}, not {config.student!r}; use engine='scan'."
+            )
+        return SUBSPACE_FRAMES[config.student].build(config, checked_teachers(teachers, config), init)
+
+
+def _diffrax_engine() -> Engine:
+    from .ode import Diffrax  # diffrax is imported only when the ODE engine is used
+
+    return Diffrax()
+
+
+ENGINES: dict[str, Callable[[], Engine]] = {"scan": EulerScan, "subspace": SubspaceScan, "diffrax": _diffrax_engine}
+"""Engine names accepted by ``Config(engine=...)``, each mapped to a factory of its default object."""

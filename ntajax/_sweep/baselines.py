@@ -1,0 +1,418 @@
+"""The continual-learning comparison: baseline configs, per-run summaries with retention, sweeps.
+
+**Methods** (:func:`baselines`), all on the same student, teachers, curriculum and engine family
+(MODEL §9, §6.3). "Boundaries" marks the methods that are told where tasks end — oracle
+knowledge that the NTA model does not get:
+
+| key | method | boundaries |
+|---|---|---|
+| ``flexible`` | flexible NTA (the given config) | no |
+| ``forgetful`` | forgetful NTA: τ_c = τ_w, every regulariser coefficient 0 | no |
+| ``ewc`` | online EWC (analytic Fisher) on the forgetful config | yes |
+| ``l2`` | L2 pull to the previous solution on the forgetful config | yes |
+| ``oracle`` | oracle gating: gates one-hot on the current task (upper bound) | yes |
+| ``single_path`` | ungated single-path student ŷ = Wx (P = 1, gate held at 1) | no |
+| ``ewc_single_path`` | online EWC on the single path (≈ L2 pull, MODEL §9) | yes |
+| ``interleaved`` | the forgetful config on an interleaved curriculum (multitask reference) | no blocks |
+
+**Per-run summary** (:func:`summarise_continual`, traceable and vmappable): adaptation time per
+block (MODEL §7.6; undefined, NaN, for the interleaved curriculum), retention — the expected loss
+on the *previous* task at the end of each block, with the student as it is — and re-gated
+retention (the same after re-setting only the gates, see :mod:`ntajax.metrics._continual`), the
+final and time-mean total alignment (for P < M teachers without a path count 0), the final loss,
+the loss on every base task at the end, and the status. Retention needs the student at block ends:
+:func:`continual_sweep` records the full weights on a grid that contains every block end.
+
+For the interleaved curriculum the blocks of ``reference`` (default A, B, A, B, …) define the
+times and the "previous task" of retention, so it is read at the same times as the blocked runs.
+"""
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jaxtyping import Array, Bool, Float, Int
+
+from .._curricula.clock import block_bounds
+from .._config import TRACED_FIELDS, Config
+from .._engines.continual import ContinualScan, FrozenGates, L2Pull, LearnedGates, OnlineEWC, OracleGates
+from .._curricula.curriculum import Blocked, Interleaved
+from .._run import make_teachers, seed_keys, simulate
+from .._students.linear import GatedStudent, PerNeuronStudent, TwoLayerStudent
+from .sweep import Sweep, stack_points
+from .._trajectory import Trajectory
+from ..metrics import adaptation_times
+from ..metrics._continual import (
+    any_total_alignment,
+    best_gate_loss,
+    best_readout_loss,
+    best_row_gate_loss,
+    previous_task_loss,
+)
+
+
+# ------------------------------------------------------------------------------------------ methods
+class Baseline(NamedTuple):
+    """One method of the comparison.
+
+    Attributes:
+        config: the simulation config (its engine carries the method).
+        label: a short name for legends.
+        needs_task_boundaries: whether the method is told where tasks end (oracle knowledge).
+    """
+
+    config: Config
+    label: str
+    needs_task_boundaries: bool
+
+
+def forgetful_config(config: Config) -> Config:
+    """The forgetful control of ``config``: τ_c = τ_w and every regulariser coefficient 0 (FIGURES §0, Fig. 2)."""
+    return config.replace(tau_c=config.tau_w, lambda_norm=0.0, lambda_nonneg=0.0, lambda_w=0.0)
+
+
+def baselines(flexible: Config, *, lambda_ewc: float, ewc_decay: float = 1.0) -> dict[str, Baseline]:
+    """The methods of the module docstring's table, built from the flexible NTA config.
+
+    Args:
+        flexible: the flexible NTA config (a gated student with M = P and a blocked curriculum).
+        lambda_ewc, ewc_decay: λ_EWC and γ of the EWC and L2 methods (MODEL §9).
+
+    Returns:
+        ``{key: Baseline}`` in the table's order.
+    """
+    if flexible.student != "gated":
+        raise ValueError(f"baselines() builds gated-student methods; got student={flexible.student!r}.")
+    if not flexible.schedule.is_blocked:
+        raise ValueError("baselines() needs the flexible config on a blocked curriculum (the interleaved one is derived).")
+    forgetful = forgetful_config(flexible)
+    single = forgetful.replace(n_paths=1, engine=ContinualScan(gates=FrozenGates(1.0)))
+    penalty = dict(lambda_ewc=lambda_ewc, ewc_decay=ewc_decay)
+    per = "step" if flexible.gradient.is_sampled else "sample"
+    tasks = tuple(range(flexible.n_teachers))
+
+    def method(config, label):
+        engine = config.engine
+        boundaries = isinstance(engine, ContinualScan) and engine.needs_task_boundaries
+        return Baseline(config=config, label=label + (" (boundaries)" if boundaries else ""), needs_task_boundaries=boundaries)
+
+    return {
+        "flexible": method(flexible, "flexible NTA"),
+        "forgetful": method(forgetful, "forgetful NTA"),
+        "ewc": method(forgetful.replace(engine=ContinualScan(penalty=OnlineEWC()), **penalty), "online EWC"),
+        "l2": method(forgetful.replace(engine=ContinualScan(penalty=L2Pull()), **penalty), "L2 pull"),
+        "oracle": method(forgetful.replace(engine=ContinualScan(gates=OracleGates())), "oracle gating"),
+        "single_path": method(single, "single path"),
+        "ewc_single_path": method(
+            single.replace(engine=ContinualScan(penalty=OnlineEWC(), gates=FrozenGates(1.0)), **penalty), "EWC single path"
+        ),
+        "interleaved": method(forgetful.replace(curriculum=Interleaved(tasks=tasks, per=per)), "interleaved"),
+    }
+
+
+# ------------------------------------------------------------------------------------------ summary
+class ContinualSummary(eqx.Module):
+    """Summary of one run (one point, one seed) of the comparison; K = ``config.block_count``.
+
+    Attributes:
+        adaptation_time: (K,) time to expected loss < 0.1 after each block start (MODEL §7.6);
+            NaN for blocks that do not exist and for the interleaved curriculum.
+        censored: (K,) the loss never fell below the threshold in the block.
+        retention: (K,) expected loss on the task of block k − 1 at the end of block k (NaN at k = 0).
+        regated_retention: (K,) the same after re-setting only the gates (weights frozen).
+        final_alignment, mean_alignment: A_tot at the end and its time mean (P < M: unassigned
+            teachers count 0).
+        final_loss: expected loss on the last block's task at the end.
+        end_task_loss: (M,) expected loss on every base task at the end.
+        status: 0 ok, 1 diverged.
+    """
+
+    adaptation_time: Float[Array, " K"]
+    censored: Bool[Array, " K"]
+    retention: Float[Array, " K"]
+    regated_retention: Float[Array, " K"]
+    final_alignment: Float[Array, ""]
+    mean_alignment: Float[Array, ""]
+    final_loss: Float[Array, ""]
+    end_task_loss: Float[Array, " M"]
+    status: Int[Array, ""]
+
+
+SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(ContinualSummary))
+_BLOCK_FIELDS = ("adaptation_time", "censored", "retention", "regated_retention")
+
+
+def _gate_policy(config: Config):
+    engine = config.engine
+    return engine.gates if isinstance(engine, ContinualScan) else LearnedGates()
+
+
+def regated_loss(config: Config, student, target: Float[Array, "d_out d_in"], task_weights) -> Float[Array, ""]:
+    """Expected loss on ``target`` after re-setting only the gates of ``student`` (weights frozen).
+
+    Learned gates: the best gates (least squares, see :mod:`ntajax.metrics._continual`). A gate
+    policy that fixes the gates (frozen, oracle) uses its own gates for that task.
+    """
+    gates = _gate_policy(config).gates_for(student, task_weights)
+    if gates is not None:
+        return previous_task_loss(eqx.tree_at(lambda s: s.c, student, gates).effective_map(), target)
+    if isinstance(student, GatedStudent):
+        return best_gate_loss(student.W, target)
+    if isinstance(student, PerNeuronStudent):
+        return best_row_gate_loss(student.W, target)
+    if isinstance(student, TwoLayerStudent):
+        return best_readout_loss(student.W1, target)
+    raise TypeError(f"regated_loss has no rule for {type(student).__name__}.")
+
+
+def _index(tree, i):
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def reference_schedule(config: Config, reference: Blocked | None = None) -> Blocked:
+    """The blocks that define retention: ``reference``, the config's blocked curriculum, or A, B, A, B, …"""
+    if reference is not None:
+        return reference
+    if isinstance(config.schedule, Blocked):
+        return config.schedule
+    return Blocked(((0, tuple(range(config.n_teachers))),))
+
+
+def summarise_continual(
+    config: Config, trajectory: Trajectory, teachers: Float[Array, "n_targets d_out d_in"], t_end=None,
+    reference: Blocked | None = None, threshold: float = 0.1,
+) -> ContinualSummary:
+    """Reduce ONE seed's trajectory to a :class:`ContinualSummary` (traceable, vmappable).
+
+    Args:
+        config: the run's config (``record_weights=True`` with every block end on the weight grid).
+        trajectory: one seed's trajectory (no seed axis).
+        teachers: the teachers of the run (M_total, d_out, d_in).
+        t_end: optional read-out time ≤ t_total on the recording grid (default t_total).
+        reference: blocks defining retention for non-blocked curricula (see :func:`reference_schedule`).
+        threshold: loss threshold of the adaptation time.
+    """
+    if trajectory.weights is None:
+        raise ValueError("summarise_continual needs recorded weights: set record_weights=True (see continual_sweep).")
+    schedule = reference_schedule(config, reference)
+    t = trajectory.t
+    spacing = t[1] - t[0]
+    if t_end is None:
+        t_end = config.t_total
+        last = t.shape[0] - 1
+    else:
+        last = jnp.clip(jnp.round(t_end / spacing).astype(jnp.int32), 0, t.shape[0] - 1)
+    valid = jnp.arange(t.shape[0]) <= last
+    weights = valid / jnp.sum(valid)
+    alignment = any_total_alignment(trajectory.similarity, weights)
+
+    n_blocks = config.block_count
+    starts, ends = block_bounds(config.block_length, n_blocks, t_end, config.dt)
+    loss = jnp.where(valid, trajectory.loss, jnp.nan)
+    times, censored = adaptation_times(t, loss, starts, ends, threshold)
+    if not config.schedule.is_blocked:
+        times, censored = jnp.full_like(times, jnp.nan), jnp.zeros_like(censored)
+
+    # Students at the block ends, read from the weight grid (spacing weights_every · Δ).
+    n_targets = teachers.shape[0]
+    weight_spacing = spacing * config.weights_every
+    n_weights = jax.tree.leaves(trajectory.weights)[0].shape[0]
+    end_index = jnp.clip(jnp.round(jnp.nan_to_num(ends) / weight_spacing).astype(jnp.int32), 0, n_weights - 1)
+    students = _index(trajectory.weights, end_index)  # K students
+    blocks = jnp.arange(n_blocks)
+    previous_weights = jax.vmap(lambda k: schedule.task_of_block(jnp.maximum(k - 1, 0), n_targets))(blocks)
+    previous_targets = jnp.tensordot(previous_weights.astype(teachers.dtype), teachers, axes=1)
+    effective = jax.vmap(lambda s: s.effective_map())(students)
+    defined = (blocks >= 1) & jnp.isfinite(ends)
+    retention = jnp.where(defined, previous_task_loss(effective, previous_targets), jnp.nan)
+    regated = jax.vmap(lambda s, target, w: regated_loss(config, s, target, w))(students, previous_targets, previous_weights)
+    regated = jnp.where(defined, regated, jnp.nan)
+
+    final_student = _index(trajectory.weights, jnp.clip(jnp.round(t_end / weight_spacing).astype(jnp.int32), 0, n_weights - 1))
+    end_task_loss = previous_task_loss(final_student.effective_map()[None], teachers[: config.n_teachers])
+    final_loss = trajectory.closing_loss[last]
+
+    diverged = trajectory.status != 0
+
+    def guard(x):
+        return jnp.where(diverged, jnp.nan, x)
+
+    return ContinualSummary(
+        adaptation_time=guard(times), censored=censored, retention=guard(retention), regated_retention=guard(regated),
+        final_alignment=guard(alignment[last]), mean_alignment=guard(jnp.sum(weights * alignment)),
+        final_loss=guard(final_loss), end_task_loss=guard(end_task_loss), status=trajectory.status,
+    )
+
+
+# -------------------------------------------------------------------------------------------- sweep
+@eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)  # counts traces: compile_count()
+def run_continual_points(config: Config, key, teachers, t_end, reference: Blocked | None = None) -> ContinualSummary:
+    """Run a stacked config (traced leaves with a leading point axis) for all seeds and summarise.
+
+    Returns:
+        A :class:`ContinualSummary` with leading axes (point, seed).
+    """
+    _, keys = seed_keys(key, config.n_seeds)
+    teacher_axis = 0 if teachers.ndim == 4 else None
+
+    def one_point(point_config, end):
+        def one_seed(k, tch):
+            trajectory = simulate(point_config, k, teachers=tch)
+            return summarise_continual(point_config, trajectory, tch.astype(trajectory.loss.dtype), end, reference)
+
+        return jax.vmap(one_seed, in_axes=(0, teacher_axis))(keys, teachers)
+
+    in_axes = jax.tree.map(lambda x: 0 if eqx.is_array(x) else None, config)
+    return jax.vmap(one_point, in_axes=(in_axes, 0))(config, t_end)
+
+
+def compile_count() -> int:
+    """How many times :func:`run_continual_points` has been traced in this process."""
+    return eqx.debug.get_num_traces(run_continual_points)
+
+
+def _on_grid(x: float, spacing: float) -> bool:
+    r = x / spacing
+    return abs(r - round(r)) <= 1e-6 * max(1.0, r)
+
+
+def with_block_end_weights(sweep: Sweep) -> Sweep:
+    """``sweep`` with full weights recorded on the coarsest grid that holds every block end and
+    every read-out time (needed by retention).
+
+    Raises:
+        ValueError: if some block end is not on the recording grid at all.
+    """
+    config = sweep.config
+    spacing = config.save_every * config.dt
+    intervals = config.n_save - 1
+    base_intervals = sweep.base.n_save - 1
+    lengths = sorted({p.get("block_length", float(sweep.base.block_length)) for p in sweep.point_fields()})
+    times = lengths + sorted(set(sweep.end_times()))
+    for x in times:
+        if not _on_grid(x, spacing):
+            raise ValueError(
+                f"block length or read-out time {x:.6g} is not on the recording grid (spacing {spacing:.6g}); "
+                "retention reads the student at every block end: choose n_save so that block lengths are multiples of "
+                "the spacing."
+            )
+    every = max(w for w in range(1, intervals + 1)
+                if intervals % w == 0 and base_intervals % w == 0 and all(_on_grid(x, w * spacing) for x in times))
+    return dataclasses.replace(sweep, base=sweep.base.replace(record_weights=True, weights_every=every))
+
+
+def continual_sweep(
+    sweep: Sweep, *, reference: Blocked | None = None, chunk_size: int | None = None, progress: bool = False,
+    description: str = "continual",
+) -> xr.Dataset:
+    """Run ``sweep`` (any engine, e.g. :class:`ContinualScan`) and return the continual summaries.
+
+    Every chunk of points runs as one compiled ``jit(vmap)`` program (padded to equal size, so the
+    whole sweep compiles once). The result is labelled like a sweep store (:func:`ntajax.open_sweep`):
+    one dimension per axis, then ``seed`` (and ``block``, ``teacher`` where needed); coordinates
+    hold the axis values and every traced field per point; attributes hold provenance, the sweep's
+    description and its fingerprint.
+
+    Args:
+        sweep: base config, axes and seeds (full weights are recorded at the block ends
+            automatically, see :func:`with_block_end_weights`).
+        reference: blocks defining retention for a non-blocked curriculum.
+        chunk_size: points per compiled call (default: all points).
+        progress: show a progress bar over chunks.
+    """
+    from tqdm.auto import tqdm
+
+    from .._store.dataset import provenance
+
+    sweep = with_block_end_weights(sweep)
+    config = sweep.config
+    points = sweep.point_fields()
+    ends = sweep.end_times()
+    size = len(points) if chunk_size is None else max(1, min(chunk_size, len(points)))
+    key = jax.random.key(sweep.seed)
+    teachers = make_teachers(config, key)
+    pieces = []
+    for start in tqdm(range(0, len(points), size), desc=description, disable=not progress, leave=False):
+        part = points[start:start + size]
+        part_ends = ends[start:start + size]
+        n = len(part)
+        part = part + [part[-1]] * (size - n)
+        part_ends = part_ends + [part_ends[-1]] * (size - n)
+        summary = run_continual_points(stack_points(config, part), key, teachers,
+                                       jnp.asarray(part_ends, jnp.float32), reference)
+        pieces.append({f: np.asarray(getattr(summary, f))[:n] for f in SUMMARY_FIELDS})
+    flat = {f: np.concatenate([p[f] for p in pieces]) for f in SUMMARY_FIELDS}
+    return _sweep_dataset(sweep, flat, provenance())
+
+
+def _sweep_dataset(sweep: Sweep, flat: Mapping[str, np.ndarray], attrs: dict) -> xr.Dataset:
+    dims, shape = list(sweep.dims), list(sweep.shape)
+    extra = {f: ("block",) for f in _BLOCK_FIELDS} | {"end_task_loss": ("teacher",)}
+    data = {f: (tuple(dims) + ("seed",) + extra.get(f, ()), v.reshape(tuple(shape) + v.shape[1:])) for f, v in flat.items()}
+    coords = {"seed": np.arange(sweep.n_seeds), "block": np.arange(sweep.config.block_count),
+              "teacher": np.arange(sweep.base.n_teachers)}
+    values = sweep.axis_values()
+    for axis in sweep.axes:
+        dim = next(d for d in dims if axis.name in d.split("+"))
+        grid = np.asarray([v[axis.name] for v in values], np.float64).reshape(shape)
+        index = [0] * len(dims)
+        index[dims.index(dim)] = slice(None)
+        coords[axis.name] = (dim, grid[tuple(index)]) if "+" in dim else grid[tuple(index)]
+    fields = sweep.point_fields()
+    for name in TRACED_FIELDS:
+        coords[f"field_{name}"] = (tuple(dims), np.asarray([p[name] for p in fields], np.float64).reshape(shape))
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update(attrs)
+    ds.attrs["sweep"] = json.dumps(sweep.describe(), sort_keys=True)
+    ds.attrs["fingerprint"] = sweep.fingerprint()
+    ds.attrs["needs_task_boundaries"] = int(isinstance(sweep.base.engine, ContinualScan) and sweep.base.engine.needs_task_boundaries)
+    ds["retention"].attrs["description"] = "expected loss on the previous block's task at the end of each block (student as is)"
+    ds["regated_retention"].attrs["description"] = "retention after re-setting only the gates (weights frozen)"
+    ds["adaptation_time"].attrs["description"] = "time to expected loss < 0.1 after each block start (MODEL §7.6)"
+    return ds
+
+
+def compare_methods(
+    methods: Mapping[str, Baseline], axes, *, n_seeds: int, seed: int = 0, reference: Blocked | None = None,
+    progress: bool = False,
+) -> xr.Dataset:
+    """One :func:`continual_sweep` per method over the same axes and seed keys (common random
+    numbers), stacked along a ``baseline`` dimension (not "method", which ``Dataset.sel`` reserves).
+
+    Args:
+        methods: ``{key: Baseline}`` (e.g. :func:`baselines`); every config must share the
+            recording grid and block count.
+        axes: the sweep axes shared by every method (e.g. ``(make_axis("block_length", [...]),)``).
+        n_seeds, seed: seeds per point and the root seed.
+    """
+    results = []
+    for name, method in methods.items():
+        sweep = Sweep(method.config, tuple(axes), n_seeds=n_seeds, seed=seed)
+        results.append(continual_sweep(sweep, reference=reference, progress=progress, description=name))
+    sizes = {tuple(r.sizes.items()) for r in results}
+    if len(sizes) != 1:
+        raise ValueError(f"methods {list(methods)} give different result grids {sizes}: give them the same t_total, "
+                         "n_save and block lengths.")
+    out = xr.concat([r.drop_vars([c for c in r.coords if c.startswith("field_")]) for r in results], dim="baseline",
+                    combine_attrs="drop_conflicts")
+    out = out.assign_coords(baseline=list(methods), label=("baseline", [m.label for m in methods.values()]),
+                            needs_task_boundaries=("baseline", [m.needs_task_boundaries for m in methods.values()]))
+    for name in TRACED_FIELDS:
+        out.coords[f"field_{name}"] = xr.concat([r[f"field_{name}"] for r in results], dim="baseline")
+    out.attrs["methods"] = json.dumps({k: m.config.to_dict() for k, m in methods.items()}, sort_keys=True, default=str)
+    out.attrs["task_boundaries"] = ("EWC, L2 pull and oracle gating are told the task boundaries (oracle knowledge); "
+                                    "the NTA model is not.")
+    return out
+
+
+def count_needed_blocks(t_total: float, block_lengths) -> int:
+    """The largest block count over ``block_lengths`` for a run of length ``t_total``."""
+    return max(max(1, math.ceil(t_total / b - 1e-9)) for b in block_lengths)

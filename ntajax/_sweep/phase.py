@@ -1,0 +1,108 @@
+"""Phase diagrams: the flexible/forgetful map over two sweep axes and its boundary.
+
+The colour of a cell is the seed mean of the final total alignment A_tot(t_total) (MODEL
+§7.5; FIGURES.md Fig. 5). A forgetful network has both paths track the current task, so
+A_tot ≈ ½ for M = 2; a flexible one has A_tot ≈ 1. ntajax draws the boundary where the
+seed mean crosses ``threshold`` (default ¾, halfway) — ntajax's own convention, since the
+paper defines no threshold.
+
+:func:`boundary_by_interpolation` finds, for every row (y value), the first x at which the
+mean crosses the threshold, linearly interpolated between grid cells (in log x if the
+axis is log-spaced). :func:`refine_boundary` then bisects on the traced parameter itself,
+all rows at once in one compiled program.
+"""
+
+import numpy as np
+
+from .sweep import Sweep
+from .execute import compute_chunk
+
+DEFAULT_THRESHOLD = 0.75
+
+
+def _is_geometric(x: np.ndarray) -> bool:
+    return bool(np.all(x > 0) and len(x) > 2 and np.allclose(np.diff(np.log(x)), np.log(x[1] / x[0]), rtol=1e-3))
+
+
+def boundary_by_interpolation(
+    mean_alignment: np.ndarray, x: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> tuple[np.ndarray, np.ndarray]:
+    """First crossing of ``threshold`` along x for every row.
+
+    Args:
+        mean_alignment: (n_y, n_x) seed-mean final alignment.
+        x: (n_x,) increasing x values.
+        threshold: the alignment that separates the regimes.
+
+    Returns:
+        boundary: (n_y,) interpolated x of the first upward crossing (NaN if the row never
+            crosses); lower, upper: (n_y,) grid values bracketing it (for bisection), as a
+            second array of shape (n_y, 2).
+    """
+    mean_alignment = np.asarray(mean_alignment, float)
+    x = np.asarray(x, float)
+    coord = np.log(x) if _is_geometric(x) else x
+    boundary = np.full(mean_alignment.shape[0], np.nan)
+    bracket = np.full((mean_alignment.shape[0], 2), np.nan)
+    for row, values in enumerate(mean_alignment):
+        above = values >= threshold
+        crossings = np.flatnonzero(~above[:-1] & above[1:])
+        if above[0] or crossings.size == 0:
+            continue
+        j = crossings[0]
+        frac = (threshold - values[j]) / (values[j + 1] - values[j])
+        position = coord[j] + frac * (coord[j + 1] - coord[j])
+        boundary[row] = np.exp(position) if coord is not x else position
+        bracket[row] = x[j], x[j + 1]
+    return boundary, bracket
+
+
+def refine_boundary(
+    sweep: Sweep,
+    x_axis: str,
+    bracket: np.ndarray,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    iterations: int = 6,
+) -> np.ndarray:
+    """Bisect the boundary on the x axis's traced parameter, all rows in parallel.
+
+    Each iteration evaluates the midpoints (geometric for log-spaced axes) of every row's
+    bracket as one chunk of the sweep's compiled program, and keeps the half whose ends
+    straddle the threshold. Rows without a bracket stay NaN.
+
+    Args:
+        sweep: a two-axis sweep (y axis first, x axis second).
+        x_axis: name of the x axis.
+        bracket: (n_y, 2) lower and upper x of each row's crossing.
+        iterations: halvings of the bracket.
+
+    Returns:
+        (n_y,) refined boundary x.
+    """
+    y_axis = next(a for a in sweep.axes if a.name != x_axis)
+    x_values = np.asarray(sweep.axis(x_axis).values, float)
+    geometric = _is_geometric(x_values)
+    lower, upper = bracket[:, 0].copy(), bracket[:, 1].copy()
+    valid = np.isfinite(lower)
+    if not valid.any():
+        return np.full(len(lower), np.nan)
+    ys = np.asarray(y_axis.values, float)
+    for _ in range(iterations):
+        mid = np.sqrt(lower * upper) if geometric else 0.5 * (lower + upper)
+        probe = np.where(valid, mid, x_values[0])
+        # the probes as a zipped sweep over (y, x): one point per row, one compiled call
+        probe_sweep = Sweep(
+            sweep.base,
+            tuple(type(a)(**{**a.__dict__, "values": tuple(ys if a.name == y_axis.name else probe)}) for a in sweep.axes),
+            n_seeds=sweep.n_seeds,
+            zipped=((sweep.axes[0].name, sweep.axes[1].name),),
+            seed=sweep.seed,
+        )
+        summary = compute_chunk(probe_sweep, 0, probe_sweep.n_points)
+        mean = np.nanmean(summary["final_alignment"], axis=1)
+        above = mean >= threshold
+        upper = np.where(valid & above, mid, upper)
+        lower = np.where(valid & ~above, mid, lower)
+    out = np.sqrt(lower * upper) if geometric else 0.5 * (lower + upper)
+    return np.where(valid, out, np.nan)
