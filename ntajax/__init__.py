@@ -1,14 +1,19 @@
 """ntajax: a JAX simulation engine for the Neural Task Abstraction model."""
 
 from ._curricula.clock import block_bounds, count_blocks, original_block_steps, original_switch_block
-from ._config import Config, NtajaxWarning, TRACED_FIELDS
 from ._curricula.curriculum import SCHEDULE_NAMES, Blocked, Curriculum, Interleaved, Smooth, schedule
 from ._dynamics import ode_vector_field, velocity
-from ._engines.euler import Engine, EulerScan, SubspaceScan
+from ._engines.base import Engine
+from ._engines.euler import EulerScan, SubspaceScan
 from ._gradient import ExpectedGradient, GradientMode, SampledGradient
-from ._losses import column_norm_penalty, gate_regulariser, regulariser, task_loss, total_loss
+from ._losses import Regulariser, column_norm_penalty, gate_regulariser, task_loss, total_loss
+from ._recording import Recording
+from ._simulation import Simulation
+from ._time_grid import TimeGrid
+from ._warnings import NtajaxWarning
 from ._run import make_teachers, run, seed_keys, simulate
-from ._students.linear import GatedStudent, PerNeuronStudent, Student, TwoLayerStudent
+from ._students.base import LinearStudent, Student, StudentModel
+from ._students.linear import Gated, GatedStudent, PerNeuron, PerNeuronStudent, TwoLayer, TwoLayerStudent
 from ._teachers.sets import CorrelatedTeachers, ExplicitTeachers, IIDTeachers, OrthogonalTeachers, SVDTeachers, TeacherSet
 from ._trajectory import Status, Trajectory
 from ._summary import Summary, summarise, summarise_one
@@ -16,7 +21,7 @@ from ._presets.runs import PRESETS, Variant
 from ._sweep.sweep import Axis, BlockOverTauW, FieldAxis, OriginalLambda, RunSummary, Sweep, TauRatio, make_axis
 from ._students.fisher import analytic_fisher
 from ._engines.continual import ContinualScan, FrozenGates, GatePolicy, L2Pull, LearnedGates, OnlineEWC, OracleGates, Penalty
-from ._students.multi_head import MultiHeadStudent
+from ._students.multi_head import MultiHead, MultiHeadStudent
 from ._engines.multi_head import GatedOutputs, MultiHeadScan, OrthogonalOutputs, OutputMode, ParallelOutputs
 from ._analysis.representations import hidden_geometry, hidden_map, last_block_ends, task_variances, unit_maps
 from ._run import run_stacked
@@ -63,7 +68,18 @@ __all__ = [
     "BlockOverTauW",
     "column_norm_penalty",
     "compare_methods",
-    "Config",
+    "Gated",
+    "LinearStudent",
+    "MultiHead",
+    "PerNeuron",
+    "PerNeuronStudent",
+    "Recording",
+    "Regulariser",
+    "Simulation",
+    "StudentModel",
+    "TimeGrid",
+    "TwoLayer",
+    "TwoLayerStudent",
     "continual_sweep",
     "ContinualScan",
     "ContinualSummary",
@@ -108,9 +124,7 @@ __all__ = [
     "OutputMode",
     "ParallelOutputs",
     "Penalty",
-    "PerNeuronStudent",
     "PRESETS",
-    "regulariser",
     "run",
     "run_stacked",
     "run_sweep",
@@ -135,9 +149,7 @@ __all__ = [
     "TauRatio",
     "TeacherSet",
     "total_loss",
-    "TRACED_FIELDS",
     "Trajectory",
-    "TwoLayerStudent",
     "unit_maps",
     "Variant",
     "velocity",

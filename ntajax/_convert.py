@@ -24,6 +24,8 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
+from ._losses import Regulariser
+
 __all__ = ["CleanRegulariser", "from_original", "ORIGINAL_TERMS"]
 
 #: Hidden constant of each original term: its R_k is this constant times the clean term.
@@ -63,8 +65,12 @@ class CleanRegulariser:
                 raise ValueError(f"CleanRegulariser {name}={value!r} must be a finite number ≥ 0.")
 
     def as_dict(self) -> dict[str, float | int]:
-        """The coefficients as keyword arguments of :class:`ntajax.Config`."""
+        """The coefficients as keyword arguments of :class:`ntajax.Regulariser`."""
         return dataclasses.asdict(self)
+
+    def regulariser(self) -> Regulariser:
+        """These coefficients as the simulation's :class:`ntajax.Regulariser`."""
+        return Regulariser(**self.as_dict())
 
 
 def _weights(terms: Mapping[str, float] | Sequence[str]) -> dict[str, float]:

@@ -9,27 +9,13 @@ task gradient is the spec's closed form (§4.1) and the regulariser's comes from
 of its definition (§4.2), so the field is exactly the spec's for every student kind.
 """
 
-from typing import TYPE_CHECKING
-
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int
 
 from ._curricula.clock import block_of_time
-from ._losses import regulariser
-
-if TYPE_CHECKING:
-    from ._config import Config
-    from ._students.linear import Student
-
-
-def curriculum_weights(
-    config: "Config", *, t, block, step, key: PRNGKeyArray, n_targets: int
-) -> Float[Array, " n_targets"]:
-    """Weights of the teachers in the target at this time (MODEL §6)."""
-    return config.schedule.weights(
-        t=t, block=block, step=step, key=key, block_length=config.block_length, n_targets=n_targets
-    )
+from ._losses import Regulariser
+from ._students.base import LinearStudent, StudentModel
 
 
 def target_from_weights(weights: Float[Array, " n_targets"], teachers: Float[Array, "n_targets d_out d_in"]):
@@ -38,34 +24,34 @@ def target_from_weights(weights: Float[Array, " n_targets"], teachers: Float[Arr
 
 
 def velocity(
-    student: "Student",
+    student: LinearStudent,
     target: Float[Array, "d_out d_in"],
     input_covariance: Float[Array, "d_in d_in"] | None,
-    config: "Config",
-) -> "Student":
+    model: StudentModel,
+    regulariser: Regulariser,
+) -> LinearStudent:
     """dθ/dt = −∇_θ L / τ_θ for every parameter group (a student-shaped pytree).
 
     The task gradient is the closed form of MODEL §4.1 (one product G = E Σ̂); the
-    regulariser's gradient comes from autodiff of :func:`ntajax.regulariser`, whose norms
-    carry the spec's subgradients. Tests check the sum against autodiff of the full loss.
+    regulariser's gradient comes from autodiff of :class:`ntajax.Regulariser`, whose norms
+    carry the spec's subgradients. The time constants are the model's
+    (:meth:`StudentModel.time_constants`). Tests check the sum against autodiff of the full loss.
     """
     residual = target - student.effective_map()
     G = residual if input_covariance is None else residual @ input_covariance
     task = student.task_gradient(G)
-    reg = jax.grad(regulariser)(student, config)
-    taus = student.time_constants(config)
+    reg = jax.grad(regulariser)(student)
+    taus = model.time_constants(student)
     return jax.tree.map(lambda g, r, tau: -(g + r) / tau, task, reg, taus)
 
 
-def ode_vector_field(t: Float[Array, ""], student: "Student", args) -> "Student":
+def ode_vector_field(t: Float[Array, ""], student: LinearStudent, args) -> LinearStudent:
     """f(t, y, args) in the form ``diffrax.ODETerm`` expects; expected gradient only.
 
-    ``args = (config, teachers, switch_times)``; the block is read from ``t`` against the
-    same switch times that the solver treats as jumps.
+    ``args = (model, regulariser, curriculum, teachers, switch_times)``; the block is read from
+    ``t`` against the same switch times that the solver treats as jumps.
     """
-    config, teachers, switches = args
+    model, regulariser, curriculum, teachers, switches = args
     block: Int[Array, ""] = block_of_time(t, switches)
-    weights = curriculum_weights(
-        config, t=t, block=block, step=jnp.int32(0), key=jax.random.key(0), n_targets=teachers.shape[0]
-    )
-    return velocity(student, target_from_weights(weights, teachers), None, config)
+    weights = curriculum.weights(t=t, block=block, step=jnp.int32(0), key=jax.random.key(0), n_targets=teachers.shape[0])
+    return velocity(student, target_from_weights(weights, teachers), None, model, regulariser)

@@ -26,7 +26,7 @@ class GradientMode(eqx.Module):
     is_sampled: ClassVar[bool]
 
     @abc.abstractmethod
-    def input_covariance(self, key: PRNGKeyArray, d_in: int, batch_size: int) -> Float[Array, "d_in d_in"] | None:
+    def input_covariance(self, key: PRNGKeyArray, d_in: int) -> Float[Array, "d_in d_in"] | None:
         """Σ̂ for one step, or ``None`` for the identity (expected gradient)."""
 
 
@@ -36,8 +36,8 @@ class ExpectedGradient(GradientMode):
     name: ClassVar[str] = "expected"
     is_sampled: ClassVar[bool] = False
 
-    def input_covariance(self, key, d_in, batch_size):
-        del key, d_in, batch_size
+    def input_covariance(self, key, d_in):
+        del key, d_in
         return None
 
 
@@ -155,22 +155,27 @@ class SampledGradient(GradientMode):
     """Fresh Gaussian minibatch of size B at every step (MODEL §5.2, mode 1).
 
     Args:
+        batch_size: B, samples per step (static).
         method: ``"wishart"`` (draw Σ̂ from its exact law; needs B > d_in, otherwise the
             batch is drawn) or ``"batch"`` (draw X explicitly).
     """
 
-    method: str = "wishart"
+    batch_size: int = eqx.field(static=True, default=200)
+    method: str = eqx.field(static=True, default="wishart")
     name: ClassVar[str] = "sampled"
     is_sampled: ClassVar[bool] = True
 
     def __check_init__(self):
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"SampledGradient(batch_size={self.batch_size!r}) must be a positive integer.")
         if self.method not in ("wishart", "batch"):
             raise ValueError(f"SampledGradient(method={self.method!r}) must be 'wishart' or 'batch'.")
 
-    def input_covariance(self, key, d_in, batch_size):
-        if self.method == "wishart" and batch_size >= d_in + 1:
-            return wishart_covariance(key, d_in, batch_size)
-        return batch_covariance(key, d_in, batch_size)
+    def input_covariance(self, key, d_in):
+        if self.method == "wishart" and self.batch_size >= d_in + 1:
+            return wishart_covariance(key, d_in, self.batch_size)
+        return batch_covariance(key, d_in, self.batch_size)
 
-
-GRADIENT_MODES: dict[str, GradientMode] = {"expected": ExpectedGradient(), "sampled": SampledGradient()}
+    def inputs(self, key: PRNGKeyArray, d_in: int) -> Float[Array, "batch d_in"]:
+        """An explicit minibatch X, (B, d_in), of N(0, 1) entries (for nonlinear students)."""
+        return jax.random.normal(key, (self.batch_size, d_in))

@@ -13,15 +13,15 @@ The norms are given custom derivatives so that autodiff returns exactly the spec
 subgradients, including the zero subgradient at the kinks (c_j = 0, zero vectors).
 """
 
-from typing import TYPE_CHECKING
+import dataclasses
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-if TYPE_CHECKING:
-    from ._config import Config
-    from ._students.linear import Student
+from ._parameters import check_non_negative, scalar_fields, traced
+from ._students.base import Student
 
 
 def task_loss(
@@ -86,22 +86,58 @@ def column_norm_penalty(paths: Float[Array, "paths rows d_in"], *, lambda_w) -> 
     return lambda_w * jnp.mean(column_norms)
 
 
-def regulariser(student: "Student", config: "Config") -> Float[Array, ""]:
-    """The full clean regulariser R(θ) of MODEL §4.2 for any student."""
-    r = gate_regulariser(
-        student.gate_vector(),
-        lambda_norm=config.lambda_norm,
-        lambda_nonneg=config.lambda_nonneg,
-        norm_order=config.norm_order,
-    )
-    return r + column_norm_penalty(student.path_weights(), lambda_w=config.lambda_w)
+class Regulariser(eqx.Module):
+    """The clean regulariser R(θ) of MODEL §4.2, with its coefficients as traced leaves.
+
+    R = λ_norm·½(‖c‖_k − 1)² + λ_nonneg·Σ_j max(0, −c_j) + λ_W·(1/(P·d_in)) Σ_{p,j} ‖W_p[:, j]‖₂,
+
+    on the student's gate vector c and path weights W_p. The original's single λ with term
+    weights converts to these coefficients with :func:`ntajax.original_regulariser` (§4.3).
+
+    Args:
+        lambda_norm: λ_norm, strength of the gate-norm term.
+        lambda_nonneg: λ_nonneg, strength of the linear non-negativity term.
+        lambda_w: λ_W, strength of the W column penalty (not squared).
+        norm_order: k of ‖c‖_k, 1 or 2 (static).
+    """
+
+    lambda_norm: Float[Array, ""] = eqx.field(default=0.0, converter=traced)
+    lambda_nonneg: Float[Array, ""] = eqx.field(default=0.0, converter=traced)
+    lambda_w: Float[Array, ""] = eqx.field(default=0.0, converter=traced)
+    norm_order: int = eqx.field(static=True, default=1)
+
+    def __check_init__(self):
+        if self.norm_order not in (1, 2):
+            raise ValueError(f"Regulariser: norm_order={self.norm_order!r} must be 1 or 2 (the k of ‖c‖_k, MODEL §4.2).")
+        self.check_values(scalar_fields(self))
+
+    def check_values(self, values: dict[str, float | None]) -> None:
+        """Check concrete coefficient values (a sweep point's, or this regulariser's own)."""
+        for name in ("lambda_norm", "lambda_nonneg", "lambda_w"):
+            check_non_negative("Regulariser", name, values.get(name))
+
+    def replace(self, **changes) -> "Regulariser":
+        """A copy with some fields changed (re-validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def gates(self, c: Float[Array, " n"]) -> Float[Array, ""]:
+        """The gate terms λ_norm·½(‖c‖_k − 1)² + λ_nonneg·Σ_j max(0, −c_j)."""
+        return gate_regulariser(c, lambda_norm=self.lambda_norm, lambda_nonneg=self.lambda_nonneg, norm_order=self.norm_order)
+
+    def __call__(self, student: Student) -> Float[Array, ""]:
+        """R(θ) for any student (students without gates or paths get only the terms that apply)."""
+        r = self.gates(student.gate_vector())
+        paths = student.path_weights()
+        if paths is None:
+            return r
+        return r + column_norm_penalty(paths, lambda_w=self.lambda_w)
 
 
 def total_loss(
-    student: "Student",
+    student: Student,
     target: Float[Array, "d_out d_in"],
     input_covariance: Float[Array, "d_in d_in"] | None,
-    config: "Config",
+    regulariser: Regulariser,
 ) -> Float[Array, ""]:
     """L = L_task + R, the objective whose negative gradient drives the dynamics (MODEL §5.1)."""
-    return task_loss(student.effective_map(), target, input_covariance) + regulariser(student, config)
+    return task_loss(student.effective_map(), target, input_covariance) + regulariser(student)

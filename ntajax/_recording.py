@@ -1,21 +1,48 @@
-"""What is recorded at each save point (MODEL §5.5)."""
+"""What is recorded at each save point (MODEL §5.5): the options and the record itself."""
 
-from typing import TYPE_CHECKING
+import dataclasses
 
+import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._dynamics import target_from_weights
 from ._losses import task_loss
+from ._students.base import LinearStudent
 from .metrics import row_cosine, similarity_matrix
 
-if TYPE_CHECKING:
-    from ._config import Config
-    from ._students.linear import Student
+
+class Recording(eqx.Module):
+    """What a run records besides the per-save-point records of :func:`record` (static).
+
+    Args:
+        weights: also record the full weights (the whole student state) ...
+        weights_every: ... at every ``weights_every``-th save point (t = 0 and t_total always
+            included); must divide n_save − 1. Coarser than the other records, to bound memory.
+        n_blocks: length of the per-block outputs of the summaries; default ⌈t_total/τ_B⌉. A
+            sweep over block lengths sets it to the largest count.
+    """
+
+    weights: bool = eqx.field(static=True, default=False)
+    weights_every: int = eqx.field(static=True, default=1)
+    n_blocks: int | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        if not isinstance(self.weights, bool):
+            raise TypeError(f"Recording: weights={self.weights!r} must be True or False.")
+        if isinstance(self.weights_every, bool) or not isinstance(self.weights_every, int) or self.weights_every < 1:
+            raise ValueError(f"Recording: weights_every={self.weights_every!r} must be a positive integer.")
+        if self.n_blocks is not None and (isinstance(self.n_blocks, bool) or not isinstance(self.n_blocks, int)
+                                          or self.n_blocks < 1):
+            raise ValueError(f"Recording: n_blocks={self.n_blocks!r} must be a positive integer or None.")
+
+    def replace(self, **changes) -> "Recording":
+        """A copy with some fields changed (re-validated)."""
+        return dataclasses.replace(self, **changes)
 
 
 def record(
-    student: "Student",
+    student: LinearStudent,
     *,
     t: Float[Array, ""],
     block,
@@ -23,28 +50,31 @@ def record(
     previous_weights: Float[Array, " n_targets"],
     teachers: Float[Array, "n_targets d_out d_in"],
     input_covariance: Float[Array, "d_in d_in"] | None,
-    config: "Config",
+    n_teachers: int,
+    dtype,
 ) -> dict:
     """One save point: the state before the update of that step (MODEL §5.5).
 
     ``previous_weights`` are the curriculum weights of the step before; the loss against
     them (``closing_loss``) is the loss of the block that ends at this time, which differs
     from ``loss`` only at a switch. A run read out early (a sweep point of N blocks) uses it.
+    The similarity matrix compares the paths with the ``n_teachers`` base teachers; times
+    and the minibatch loss are held in ``dtype``.
     """
     target = target_from_weights(weights, teachers)
     w_eff = student.effective_map()
     paths = student.path_weights()
     minibatch = jnp.nan if input_covariance is None else task_loss(w_eff, target, input_covariance)
     out = dict(
-        t=jnp.asarray(t, config.float_dtype),
+        t=jnp.asarray(t, dtype),
         block=jnp.asarray(block, jnp.int32),
         task=jnp.argmax(weights).astype(jnp.int32),
         loss=task_loss(w_eff, target),
         closing_loss=task_loss(w_eff, target_from_weights(previous_weights, teachers)),
-        minibatch_loss=jnp.asarray(minibatch, config.float_dtype),
+        minibatch_loss=jnp.asarray(minibatch, dtype),
         gates=student.gate_vector(),
         path_norms=jnp.sqrt(jnp.sum(paths**2, axis=(1, 2))),
-        similarity=similarity_matrix(teachers[: config.n_teachers], paths),
+        similarity=similarity_matrix(teachers[:n_teachers], paths),
         context_alignment=row_cosine(target, w_eff),
     )
     return out

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._compile import COMPILER_OPTIONS
-from ._config import Config
-from ._students.linear import Student
+from ._simulation import Simulation
+from ._students.base import Student
 from ._trajectory import Trajectory
 
 
@@ -29,7 +29,7 @@ def _as_key(key) -> PRNGKeyArray:
 
 
 def simulate(
-    config: Config,
+    config: Simulation,
     key: PRNGKeyArray,
     *,
     teachers: Float[Array, "n_targets d_out d_in"],
@@ -50,10 +50,14 @@ def simulate(
     config = config.cast()
     dtype = config.float_dtype
     if init is None:
-        init = config.student_class.initialise(config, key=init_key)
+        init = _initial_state(config, init_key)
     init = jax.tree.map(lambda x: jnp.asarray(x, dtype) if eqx.is_inexact_array(x) else x, init)
     teachers = jnp.asarray(teachers, dtype)
     return config.engine.solve(config, teachers=teachers, init=init, data_key=data_key, start_step=start_step)
+
+
+def _initial_state(config: Simulation, key: PRNGKeyArray) -> Student:
+    return config.student.initialise(key, d_in=config.d_in, d_out=config.d_out, n_teachers=config.n_teachers)
 
 
 def seed_keys(key: PRNGKeyArray, n_seeds: int) -> tuple[PRNGKeyArray, PRNGKeyArray]:
@@ -62,7 +66,7 @@ def seed_keys(key: PRNGKeyArray, n_seeds: int) -> tuple[PRNGKeyArray, PRNGKeyArr
     return teacher_key, jax.random.split(seed_root, n_seeds)
 
 
-def make_teachers(config: Config, key: PRNGKeyArray) -> Float[Array, "..."]:
+def make_teachers(config: Simulation, key: PRNGKeyArray) -> Float[Array, "..."]:
     """The config's teachers from the root key: (M_total, d_out, d_in), or with a leading
     seed axis when the teacher set is drawn per seed."""
     return _make_teachers(config.teachers, _as_key(key), config.n_seeds, config.n_teachers, config.d_out, config.d_in)
@@ -75,7 +79,7 @@ def _make_teachers(teacher_set, key, n_seeds, n_teachers, d_out, d_in):
     return teacher_set.make_for_seeds(key=teacher_key, n_seeds=n_seeds, n_teachers=n_teachers, d_out=d_out, d_in=d_in)
 
 
-def _check_teachers(config: Config, teachers) -> int | None:
+def _check_teachers(config: Simulation, teachers) -> int | None:
     shape = (config.n_targets, config.d_out, config.d_in)
     teachers = jnp.asarray(teachers)
     if teachers.shape == shape:
@@ -88,10 +92,11 @@ def _check_teachers(config: Config, teachers) -> int | None:
     )
 
 
-def _check_init(config: Config, init: Student) -> int | None:
-    reference = jax.eval_shape(lambda k: config.student_class.initialise(config, key=k), jax.random.key(0))
+def _check_init(config: Simulation, init: Student) -> int | None:
+    reference = jax.eval_shape(lambda k: _initial_state(config, k), jax.random.key(0))
     if type(init) is not type(reference):
-        raise TypeError(f"init is a {type(init).__name__}, but config.student={config.student!r} needs a {type(reference).__name__}.")
+        raise TypeError(f"init is a {type(init).__name__}, but student={type(config.student).__name__}(...) needs a "
+                        f"{type(reference).__name__}.")
     ref_shapes = [x.shape for x in jax.tree.leaves(reference)]
     shapes = [jnp.shape(x) for x in jax.tree.leaves(init)]
     if shapes == ref_shapes:
@@ -119,7 +124,7 @@ def _run(config, key, teachers, init, teacher_axis, init_axis, start_step):
 @eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)
 def _run_stacked(config, key, teachers, init, teachers_stacked, start_step):
-    """Configs stacked along a leading variant axis (traced leaves), all seeds of each."""
+    """Simulations stacked along a leading variant axis (traced leaves), all seeds of each."""
     config_axes = jax.tree.map(lambda x: 0 if eqx.is_array(x) else None, config)
 
     def variant(c, t, i):
@@ -188,7 +193,7 @@ def run_stacked(
 
 
 def run(
-    config: Config,
+    config: Simulation,
     key: PRNGKeyArray,
     *,
     teachers: Float[Array, "..."] | None = None,
@@ -212,8 +217,8 @@ def run(
     Returns:
         A :class:`Trajectory` whose arrays have a leading seed axis.
     """
-    if not isinstance(config, Config):
-        raise TypeError(f"config must be an ntajax.Config, got {type(config).__name__}.")
+    if not isinstance(config, Simulation):
+        raise TypeError(f"config must be an ntajax.Simulation, got {type(config).__name__}.")
     key = _as_key(key)
     config = config.with_block_count()
     if teachers is None:
@@ -226,7 +231,7 @@ def run(
         return _run(config, key, jnp.asarray(teachers), init, teacher_axis, init_axis, jnp.int32(start_step))
 
 
-def initial_students(config: Config, key: PRNGKeyArray) -> Student:
+def initial_students(config: Simulation, key: PRNGKeyArray) -> Student:
     """The default initial state of every seed (leading seed axis), exactly as :func:`run`
     draws it: seed n initialises from the first half of its key (MODEL §5.3, §5.4)."""
     _, keys = seed_keys(_as_key(key), config.n_seeds)
@@ -236,19 +241,19 @@ def initial_students(config: Config, key: PRNGKeyArray) -> Student:
 
 @eqx.filter_jit
 def _initialise(config, keys):
-    students = jax.vmap(lambda k: config.student_class.initialise(config, key=jax.random.split(k)[0]))(keys)
+    students = jax.vmap(lambda k: _initial_state(config, jax.random.split(k)[0]))(keys)
     # strong dtypes, as the states the engine returns (a weak type would retrace the next chunk)
     return jax.tree.map(lambda x: x.astype(config.float_dtype), students)
 
 
-def _per_seed(config: Config, init: Student) -> Student:
+def _per_seed(config: Simulation, init: Student) -> Student:
     """``init`` with a leading seed axis (a shared state is broadcast to every seed)."""
     if _check_init(config, init) == 0:
         return init
     return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (config.n_seeds, *jnp.shape(x))), init)
 
 
-def precision(config: Config):
+def precision(config: Simulation):
     """Context manager enabling 64-bit JAX for a float64 config (a no-op context for float32)."""
     return jax.enable_x64(config.dtype == "float64")
 
@@ -259,7 +264,7 @@ def compile_count() -> int:
 
 
 def run_chunked(
-    config: Config,
+    config: Simulation,
     key: PRNGKeyArray,
     *,
     n_chunks: int,
@@ -277,13 +282,11 @@ def run_chunked(
             are recorded).
         progress: optional callable ``progress(chunk_index)`` called after each chunk.
     """
-    intervals = (config.n_save - 1) // (config.weights_every if config.record_weights else 1)
+    intervals = (config.grid.n_save - 1) // (config.recording.weights_every if config.recording.weights else 1)
     if n_chunks < 1 or intervals % n_chunks:
         raise ValueError(f"n_chunks={n_chunks} must be a positive divisor of {intervals} (the recording intervals"
-                         + (" of the weights)." if config.record_weights else ")."))
-    chunk = config.replace(
-        t_total=config.n_steps * config.dt / n_chunks, n_save=(config.n_save - 1) // n_chunks + 1, n_blocks=config.block_count
-    )
+                         + (" of the weights)." if config.recording.weights else ")."))
+    chunk = _chunk(config, n_chunks)
     if teachers is None:
         teachers = make_teachers(config, key)
     # Every chunk gets a per-seed initial state, so all chunks share one compiled program.
@@ -303,11 +306,10 @@ def run_stacked_chunked(configs, key, *, n_chunks: int, teachers=None, init=None
     """:func:`run_stacked` in ``n_chunks`` consecutive pieces (as :func:`run_chunked`)."""
     configs = [c.with_block_count() for c in configs]
     first = configs[0]
-    intervals = (first.n_save - 1) // (first.weights_every if first.record_weights else 1)
+    intervals = (first.grid.n_save - 1) // (first.recording.weights_every if first.recording.weights else 1)
     if n_chunks < 1 or intervals % n_chunks:
         raise ValueError(f"n_chunks={n_chunks} must be a positive divisor of {intervals} (the recording intervals).")
-    chunks = [c.replace(t_total=c.n_steps * c.dt / n_chunks, n_save=(c.n_save - 1) // n_chunks + 1, n_blocks=c.block_count)
-              for c in configs]
+    chunks = [_chunk(c, n_chunks) for c in configs]
     key = _as_key(key)
     teachers = [None] * len(configs) if teachers is None else list(teachers)
     teachers = [make_teachers(c, key) if t is None else t for c, t in zip(configs, teachers)]
@@ -322,6 +324,12 @@ def run_stacked_chunked(configs, key, *, n_chunks: int, teachers=None, init=None
             progress(i)
     with precision(first):
         return [_concatenate([p[v] for p in pieces]) for v in range(len(configs))]
+
+
+def _chunk(config: Simulation, n_chunks: int) -> Simulation:
+    """One of ``n_chunks`` equal consecutive pieces of ``config``'s time grid."""
+    grid = config.grid.replace(t_total=config.n_steps * config.grid.dt / n_chunks, n_save=(config.grid.n_save - 1) // n_chunks + 1)
+    return config.replace(grid=grid, recording=config.recording.replace(n_blocks=config.block_count))
 
 
 def _concatenate(pieces: list[Trajectory]) -> Trajectory:

@@ -7,7 +7,8 @@ from jaxtyping import Array, Bool, Float, Int
 
 from ._curricula.clock import block_bounds
 from ._compile import COMPILER_OPTIONS
-from ._config import Config
+from ._simulation import Simulation
+from ._students.linear import Gated
 from ._trajectory import Trajectory
 from .metrics import adaptation_times, assign_paths, classify_regime, gate_separation, total_alignment
 
@@ -21,7 +22,7 @@ class Summary(eqx.Module):
         final_alignment: () A_tot(t_total).
         mean_alignment: () time mean of A_tot.
         adaptation_time: (K,) time to expected loss < threshold after each block start (§7.6);
-            NaN for blocks that do not exist (K = config.block_count).
+            NaN for blocks that do not exist (K = simulation.block_count).
         censored: (K,) True where the loss never fell below the threshold in the block.
         final_loss: () expected loss at t_total.
         gate_separation: () ntajax's gate one-hotness measure (see ``metrics.gate_separation``).
@@ -39,7 +40,7 @@ class Summary(eqx.Module):
     regime: Int[Array, ""]
 
 
-def summarise_one(config: Config, trajectory: Trajectory, threshold: float = 0.1, t_end=None) -> Summary:
+def summarise_one(config: Simulation, trajectory: Trajectory, threshold: float = 0.1, t_end=None) -> Summary:
     """Summary of ONE seed's trajectory (no seed axis).
 
     Args:
@@ -51,7 +52,7 @@ def summarise_one(config: Config, trajectory: Trajectory, threshold: float = 0.1
     t = trajectory.t
     read_early = t_end is not None
     if t_end is None:
-        t_end = config.t_total
+        t_end = config.grid.t_total
         valid = jnp.ones(t.shape, bool)
         last = t.shape[0] - 1
     else:
@@ -61,10 +62,10 @@ def summarise_one(config: Config, trajectory: Trajectory, threshold: float = 0.1
     weights = valid / jnp.sum(valid)
     pi = assign_paths(jnp.tensordot(weights, trajectory.similarity, axes=1))
     alignment = total_alignment(trajectory.similarity, pi)
-    starts, ends = block_bounds(config.block_length, config.block_count, t_end, config.dt)
+    starts, ends = block_bounds(config.curriculum.block_length, config.block_count, t_end, config.grid.dt)
     loss = jnp.where(valid, trajectory.loss, jnp.nan)
     times, censored = adaptation_times(t, loss, starts, ends, threshold)
-    if config.student == "gated" and config.n_paths >= 2:
+    if isinstance(config.student, Gated) and config.student.n_paths >= 2:
         task = jnp.where(valid, trajectory.task, -1)
         block = jnp.where(valid, trajectory.block, -1)
         if read_early:
@@ -90,11 +91,12 @@ def summarise_one(config: Config, trajectory: Trajectory, threshold: float = 0.1
     )
 
 
-def summarise(config: Config, trajectory: Trajectory, threshold: float = 0.1) -> Summary:
+def summarise(config: Simulation, trajectory: Trajectory, threshold: float = 0.1) -> Summary:
     """Summaries of every seed of a :func:`ntajax.run` trajectory (leading seed axis)."""
-    if config.n_paths < config.n_teachers:
+    n_paths = getattr(config.student, "n_paths", None)
+    if n_paths is None or n_paths < config.n_teachers:
         raise ValueError(
-            f"summarise assigns paths to teachers and needs n_paths ≥ n_teachers, got {config.n_paths} < {config.n_teachers}."
+            f"summarise assigns paths to teachers and needs student.n_paths ≥ n_teachers, got {n_paths} < {config.n_teachers}."
         )
     return _summarise(config.with_block_count(), trajectory, threshold)
 

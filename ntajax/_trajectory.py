@@ -5,7 +5,7 @@ import enum
 import equinox as eqx
 from jaxtyping import Array, Float, Int
 
-from ._students.linear import Student
+from ._students.base import Student
 
 
 class Status(enum.IntEnum):

@@ -19,7 +19,8 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._students.multi_head import MultiHeadStudent
-from .._students.linear import GatedStudent, PerNeuronStudent, Student, TwoLayerStudent
+from .._students.base import Student
+from .._students.linear import GatedStudent, PerNeuronStudent, TwoLayerStudent
 from ..metrics._representations import (
     covariance_f_ratio,
     covariance_overlap,

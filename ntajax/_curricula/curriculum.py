@@ -9,11 +9,13 @@ W*(t) = Σ_m w_m(t) W*_m. Three families:
 * :class:`Smooth` — the smooth periodic curriculum with sharpness g (§6.2);
 * :class:`Interleaved` — the interleaved control, per step or per sample (§6.3).
 
-All fields are static (Python tuples and numbers): the block length is a traced value of
-the :class:`~ntajax.Config` and is passed in at call time.
+Every curriculum carries its block length τ_B (the context duration t_ctx of the smooth
+curriculum, the analysis window of the interleaved control) as a traced array leaf, so a sweep
+over τ_B compiles once; everything else (phases, sharpness, …) is static.
 """
 
 import abc
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -23,9 +25,25 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._parameters import check_positive, scalar_fields, traced
+from . import clock
+
 
 class Curriculum(eqx.Module):
-    """Abstract curriculum: a weight vector over the teachers at each time."""
+    """Abstract curriculum: a weight vector over the teachers at each time.
+
+    Attributes:
+        block_length: τ_B, a traced scalar (MODEL §6.4).
+    """
+
+    block_length: eqx.AbstractVar[Float[Array, ""]]
+
+    def __check_init__(self):
+        self.check_values(scalar_fields(self))
+
+    def check_values(self, values: dict[str, float | None]) -> None:
+        """Check concrete values of the traced fields (a sweep point's, or this curriculum's own)."""
+        check_positive(type(self).__name__, "block_length", values.get("block_length"))
 
     @abc.abstractmethod
     def weights(
@@ -35,10 +53,22 @@ class Curriculum(eqx.Module):
         block: Int[Array, ""],
         step: Int[Array, ""],
         key: PRNGKeyArray,
-        block_length: Float[Array, ""],
         n_targets: int,
     ) -> Float[Array, " n_targets"]:
         """Weights w_m(t) over all ``n_targets`` teachers (base then composites)."""
+
+    def block_of_step(self, step, dt: float) -> Int[Array, ""]:
+        """Index of the block that contains Euler step ``step`` (see :func:`clock.block_of_step`)."""
+        return clock.block_of_step(step, self.block_length, dt)
+
+    def resolve(self, n_teachers: int) -> "Curriculum":
+        """This curriculum with its defaults filled in for ``n_teachers`` base teachers."""
+        del n_teachers
+        return self
+
+    def replace(self, **changes) -> "Curriculum":
+        """A copy with some fields changed (re-validated)."""
+        return dataclasses.replace(self, **changes)
 
     @property
     @abc.abstractmethod
@@ -57,14 +87,24 @@ class Blocked(Curriculum):
     Each phase is ``(start_block, sequence)``; block k uses ``sequence[k mod len(sequence)]``
     of the last phase whose start is ≤ k (absolute block index, as in the original). A
     sequence element is a teacher index or a tuple of mixture weights over the teachers.
+    Example: ``Blocked(((0, (0, 1)),), block_length=1.0)`` is A, B, A, B, … with τ_B = 1;
+    ``Blocked()`` (no phases) cycles through all base teachers.
 
-    Example: ``Blocked(((0, (0, 1)),))`` is A, B, A, B, …
+    Args:
+        phases: the phases, or ``None`` for every base teacher in turn (static).
+        block_length: τ_B (traced).
+        clock_steps: [compat] the original's steps per block ⌊τ_B/dt⌋ (MODEL §6.4 feature 1),
+            set by :meth:`with_original_clock`; ``None`` is the exact clean clock.
     """
 
-    phases: tuple[tuple[int, tuple[int | tuple[float, ...], ...]], ...]
+    phases: tuple[tuple[int, tuple[int | tuple[float, ...], ...]], ...] | None = eqx.field(static=True, default=None)
+    block_length: Float[Array, ""] = eqx.field(default=1.0, converter=traced)
+    clock_steps: Int[Array, ""] | None = None
     is_blocked = True
 
     def __check_init__(self):
+        if self.phases is None:
+            return
         if not self.phases:
             raise ValueError("Blocked(phases=()) is empty: give at least one (start_block, sequence) phase.")
         starts = [p[0] for p in self.phases]
@@ -76,8 +116,23 @@ class Blocked(Curriculum):
             if len(seq) == 0:
                 raise ValueError(f"Blocked phase starting at block {start} has an empty task sequence.")
 
+    def resolve(self, n_teachers):
+        if self.phases is not None:
+            return self
+        return Blocked(((0, tuple(range(n_teachers))),), block_length=self.block_length, clock_steps=self.clock_steps)
+
+    def block_of_step(self, step, dt):
+        return clock.block_of_step(step, self.block_length, dt, self.clock_steps)
+
+    def with_original_clock(self, dt: float) -> "Blocked":
+        """[compat] The original's float-floor block clock ⌊τ_B/dt⌋ (MODEL §6.4 feature 1)."""
+        steps = clock.original_block_steps(float(self.block_length), dt)
+        return self.replace(clock_steps=jnp.asarray(steps, dtype=jnp.int32))
+
     @property
     def max_teacher_index(self) -> int:
+        if self.phases is None:
+            raise ValueError("Blocked() without phases has no fixed teacher count: call .resolve(n_teachers) first.")
         top = 0
         for _, seq in self.phases:
             for item in seq:
@@ -112,8 +167,8 @@ class Blocked(Curriculum):
             out = w if out is None else jnp.where(block >= start, w, out)
         return out
 
-    def weights(self, *, t, block, step, key, block_length, n_targets):
-        del t, step, key, block_length
+    def weights(self, *, t, block, step, key, n_targets):
+        del t, step, key
         return self.task_of_block(block, n_targets)
 
 
@@ -128,14 +183,15 @@ def smooth_context_weight(x: Float[Array, "..."], period: Float[Array, ""], t_ct
 class Smooth(Curriculum):
     """Smooth periodic curriculum over ``n_contexts`` targets with sharpness g (MODEL §6.2).
 
-    w_m(t) = F(t − m·t_ctx − T_p·¼·(1 − 10⁻⁴)) with period T_p = N·t_ctx and t_ctx the
-    config's ``block_length``. ``order`` permutes which target comes first: ``order=(1, 0)``
-    makes target 1 active during the first block.
+    w_m(t) = F(t − m·t_ctx − T_p·¼·(1 − 10⁻⁴)) with period T_p = N·t_ctx and t_ctx =
+    ``block_length``. ``order`` permutes which target comes first: ``order=(1, 0)`` makes
+    target 1 active during the first block.
     """
 
-    n_contexts: int = 2
-    sharpness: float = 100.0
-    order: tuple[int, ...] | None = None
+    n_contexts: int = eqx.field(static=True, default=2)
+    sharpness: float = eqx.field(static=True, default=100.0)
+    order: tuple[int, ...] | None = eqx.field(static=True, default=None)
+    block_length: Float[Array, ""] = eqx.field(default=1.0, converter=traced)
 
     def __check_init__(self):
         if self.n_contexts < 1:
@@ -149,8 +205,9 @@ class Smooth(Curriculum):
     def max_teacher_index(self) -> int:
         return self.n_contexts - 1
 
-    def weights(self, *, t, block, step, key, block_length, n_targets):
+    def weights(self, *, t, block, step, key, n_targets):
         del block, step, key
+        block_length = self.block_length
         n = self.n_contexts
         period = n * block_length
         slots = jnp.arange(n, dtype=jnp.result_type(t, jnp.float32))
@@ -167,10 +224,12 @@ class Interleaved(Curriculum):
     from ``tasks`` with its own seeded key (sampled or expected scan engine only).
     ``per="sample"``: every sample gets its own task; in expected mode this is the gradient
     of the task-averaged loss, i.e. the uniform mixture target (expected gradient only).
+    ``block_length`` only sets the windows of the per-block metrics.
     """
 
-    tasks: tuple[int, ...] = (0, 1)
-    per: str = "step"
+    tasks: tuple[int, ...] = eqx.field(static=True, default=(0, 1))
+    per: str = eqx.field(static=True, default="step")
+    block_length: Float[Array, ""] = eqx.field(default=1.0, converter=traced)
 
     def __check_init__(self):
         if self.per not in ("step", "sample"):
@@ -186,8 +245,8 @@ class Interleaved(Curriculum):
     def max_teacher_index(self) -> int:
         return max(self.tasks)
 
-    def weights(self, *, t, block, step, key, block_length, n_targets):
-        del t, block, block_length
+    def weights(self, *, t, block, step, key, n_targets):
+        del t, block
         tasks = jnp.asarray(self.tasks)
         if self.per == "sample":
             return jnp.zeros(n_targets).at[tasks].add(1.0 / len(self.tasks))
@@ -199,7 +258,7 @@ def _cycle(indices: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(i) for i in indices)
 
 
-def schedule(name: str, n_teachers: int, switch_block: int | None = None) -> Blocked:
+def schedule(name: str, n_teachers: int, switch_block: int | None = None, *, block_length=1.0) -> Blocked:
     """Build a blocked schedule from the spec's schedule strings (MODEL §6.1 table).
 
     Args:
@@ -208,19 +267,20 @@ def schedule(name: str, n_teachers: int, switch_block: int | None = None) -> Blo
         switch_block: S, the first block of the second phase, for two-phase schedules.
             The original used S = ⌊0.75·(⌊t_tot/τ_B⌋ + 1)⌋, see
             :func:`ntajax.original_switch_block`.
+        block_length: τ_B of the blocks.
     """
     M = n_teachers
     if name not in SCHEDULE_NAMES:
         raise ValueError(f"Unknown schedule {name!r}. Valid schedules: {', '.join(SCHEDULE_NAMES)}; or build Blocked(phases) directly.")
     single, two = _SCHEDULES[name]
     if two is None:
-        return Blocked(((0, single(M)),))
+        return Blocked(((0, single(M)),), block_length=block_length)
     if switch_block is None or switch_block < 1:
         raise ValueError(
             f"Schedule {name!r} has two phases and needs switch_block ≥ 1 (got {switch_block}); "
             "the original used ntajax.original_switch_block(t_total, block_length)."
         )
-    return Blocked(((0, single(M)), (int(switch_block), two(M))))
+    return Blocked(((0, single(M)), (int(switch_block), two(M))), block_length=block_length)
 
 
 def _need_m(m_required: int, name: str):

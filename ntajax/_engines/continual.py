@@ -15,14 +15,15 @@ Penalty dynamics (MODEL §9). The scan state is the student θ, an anchor θ* an
 switch t_j, j ≥ 1 (the hook :meth:`ContinualFrame.before_step` sees the block of the step and of
 the previous step differ),
 
-    θ* ← θ(t_j),        F ← γ F + F(θ(t_j)),        γ = ``config.ewc_decay`` ∈ [0, 1],
+    θ* ← θ(t_j),        F ← γ F + F(θ(t_j)),        γ = ``penalty.ewc_decay`` ∈ [0, 1],
 
 and every parameter group θ (time constant τ_θ) follows
 
-    τ_θ dθ/dt = −∇_θ (L_task + R) − λ_EWC F ⊙ (θ − θ*),     λ_EWC = ``config.lambda_ewc``,
+    τ_θ dθ/dt = −∇_θ (L_task + R) − λ_EWC F ⊙ (θ − θ*),     λ_EWC = ``penalty.lambda_ewc``,
 
-i.e. gradient flow on L_task + R + (λ_EWC/2) Σ_i F_i (θ_i − θ*_i)². λ_EWC and γ are traced config
-fields: a sweep over them compiles once. With λ_EWC = 0 the run equals the plain Euler scan bit
+i.e. gradient flow on L_task + R + (λ_EWC/2) Σ_i F_i (θ_i − θ*_i)². λ_EWC and γ are traced leaves
+of the penalty (paths ``engine.penalty.lambda_ewc`` and ``engine.penalty.ewc_decay``): a sweep over
+them compiles once. With λ_EWC = 0 the run equals the plain Euler scan bit
 for bit.
 
 **Task boundaries.** EWC, the L2 pull and oracle gating are told when a task ends (the block
@@ -35,8 +36,7 @@ Limitation: the anchor and F are not part of the student, so a run cannot be res
 """
 
 import abc
-import dataclasses
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -44,21 +44,37 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._curricula.curriculum import Blocked
-from .euler import EulerScan
+from .._parameters import check_non_negative, scalar_fields, traced
+from .._students.base import Student
 from .._students.fisher import analytic_fisher
+from .euler import EulerScan
 from .frames import Frame, FullFrame
-from .._students.linear import Student
-
-if TYPE_CHECKING:
-    from .._config import Config
 
 
 # ---------------------------------------------------------------------------------------- penalties
 class Penalty(eqx.Module):
     """Abstract quadratic pull (λ_EWC/2) Σ_i F_i (θ_i − θ*_i)² towards the anchor θ*, refreshed at
-    every block switch (needs the task boundaries)."""
+    every block switch (needs the task boundaries).
 
+    Args:
+        lambda_ewc: λ_EWC ≥ 0, the strength (traced).
+        ewc_decay: γ ∈ [0, 1], the online decay of the accumulated importance (traced).
+    """
+
+    lambda_ewc: Float[Array, ""] = eqx.field(default=0.0, converter=traced)
+    ewc_decay: Float[Array, ""] = eqx.field(default=1.0, converter=traced)
     needs_task_boundaries: ClassVar[bool] = True
+
+    def __check_init__(self):
+        self.check_values(scalar_fields(self))
+
+    def check_values(self, values: dict[str, float | None]) -> None:
+        """Check concrete values of λ_EWC and γ (a sweep point's, or this penalty's own)."""
+        name = type(self).__name__
+        check_non_negative(name, "lambda_ewc", values.get("lambda_ewc"))
+        decay = values.get("ewc_decay")
+        if decay is not None and not 0 <= decay <= 1:
+            raise ValueError(f"{name}: ewc_decay={decay:.7g} must lie in [0, 1] (γ of online EWC, MODEL §9).")
 
     @abc.abstractmethod
     def importance(self, student: Student) -> Student:
@@ -69,8 +85,8 @@ class OnlineEWC(Penalty):
     """Online EWC with the analytic Gaussian Fisher of the student (MODEL §9).
 
     F(θ) is :func:`ntajax.analytic_fisher` — never the empirical Fisher, which vanishes at a perfect
-    fit. Needs the task boundaries (oracle knowledge). Strength and decay are the traced config
-    fields ``lambda_ewc`` (λ_EWC) and ``ewc_decay`` (γ).
+    fit. Needs the task boundaries (oracle knowledge). Strength λ_EWC and decay γ are the traced
+    fields ``lambda_ewc`` and ``ewc_decay``.
     """
 
     def importance(self, student):
@@ -112,11 +128,11 @@ class GatePolicy(eqx.Module):
 
     needs_task_boundaries: ClassVar[bool] = False
 
-    def check(self, config: "Config", n_targets: int) -> None:
-        """Raise a ValueError if the policy cannot act on this config (called at trace time)."""
-        del config, n_targets
+    def check(self, simulation, n_targets: int) -> None:
+        """Raise a ValueError if the policy cannot act on this simulation (called at construction)."""
+        del simulation, n_targets
 
-    def prepare(self, student: Student, *, block, config: "Config", n_targets: int) -> Student:
+    def prepare(self, student: Student, *, block, config, n_targets: int) -> Student:
         """The student to step from in ``block`` (before the step's velocity)."""
         del block, config, n_targets
         return student
@@ -144,14 +160,16 @@ class FrozenGates(GatePolicy):
         value: the gate value (default 1).
     """
 
-    value: float = 1.0
+    value: float = eqx.field(static=True, default=1.0)
 
-    def check(self, config, n_targets):
+    def check(self, simulation, n_targets):
         del n_targets
-        if "c" not in {f.name for f in dataclasses.fields(config.student_class)}:
+        state = jax.eval_shape(lambda k: simulation.student.initialise(
+            k, d_in=simulation.d_in, d_out=simulation.d_out, n_teachers=simulation.n_teachers), jax.random.key(0))
+        if not hasattr(state, "c"):
             raise ValueError(
                 f"{type(self).__name__} needs a student with explicit gates c (gated, per-neuron or multi-head), "
-                f"not student={config.student!r}; use LearnedGates() for it."
+                f"not {type(simulation.student).__name__}; use LearnedGates() for it."
             )
 
     def prepare(self, student, *, block, config, n_targets):
@@ -186,10 +204,10 @@ class OracleGates(GatePolicy):
                 f"{type(config.schedule).__name__}; use LearnedGates() with it instead."
             )
         top = config.schedule.max_teacher_index
-        if top >= config.n_paths:
+        if top >= config.student.n_paths:
             raise ValueError(
                 f"OracleGates gives path p to teacher p, but the curriculum uses teacher {top} and there are only "
-                f"n_paths={config.n_paths} paths; use n_paths ≥ {top + 1}."
+                f"n_paths={config.student.n_paths} paths; use n_paths ≥ {top + 1}."
             )
 
     def _gates(self, c, task_weights):
@@ -232,14 +250,14 @@ class ContinualFrame(Frame):
         inner: the plain student frame (velocity and records of the student itself).
         penalty: :class:`Penalty` or ``None``.
         gates: :class:`GatePolicy`.
-        config: the run's config (the gate policy prepares the initial gates from it).
+        config: the run's simulation (the gate policy prepares the initial gates from it).
         n_targets: number of teachers including composites.
     """
 
     inner: FullFrame
     penalty: Penalty | None
     gates: GatePolicy
-    config: "Config"
+    config: eqx.Module
     n_targets: int = eqx.field(static=True)
 
     def encode(self, student):
@@ -258,7 +276,8 @@ class ContinualFrame(Frame):
             # Block j ≥ 1 starts at this step: θ(t_j) is the state after the last step of block j − 1.
             switch = (block != previous_block) & (block >= 1)
             fresh = self.penalty.importance(student)
-            importance = jax.tree.map(lambda F, f: jnp.where(switch, config.ewc_decay * F + f, F), importance, fresh)
+            decay = self.penalty.ewc_decay
+            importance = jax.tree.map(lambda F, f: jnp.where(switch, decay * F + f, F), importance, fresh)
             anchor = jax.tree.map(lambda a, s: jnp.where(switch, s, a), anchor, student)
         student = self.gates.prepare(student, block=block, config=config, n_targets=self.n_targets)
         return ContinualState(student=student, anchor=anchor, importance=importance)
@@ -267,9 +286,10 @@ class ContinualFrame(Frame):
         student = state.student
         v = self.inner.velocity(student, weights, input_covariance, config)
         if self.penalty is not None:
-            taus = student.time_constants(config)
+            taus = config.student.time_constants(student)
+            strength = self.penalty.lambda_ewc
             v = jax.tree.map(
-                lambda dv, F, th, th0, tau: dv - config.lambda_ewc * F * (th - th0) / tau,
+                lambda dv, F, th, th0, tau: dv - strength * F * (th - th0) / tau,
                 v, state.importance, student, state.anchor, taus,
             )
         v = self.gates.freeze(v)
@@ -285,23 +305,26 @@ class ContinualFrame(Frame):
 class ContinualScan(EulerScan):
     """The Euler scan with a continual-learning penalty and/or gate policy (MODEL §9).
 
-    Set it as ``Config(engine=ContinualScan(...))``; everything else (``ntajax.run``, sweeps,
+    Set it as ``Simulation(engine=ContinualScan(...))``; everything else (``ntajax.run``, sweeps,
     stores) works unchanged. Examples::
 
-        ContinualScan(penalty=OnlineEWC())                 # online EWC, needs task boundaries
-        ContinualScan(penalty=L2Pull())                    # L2 pull, needs task boundaries
+        ContinualScan(penalty=OnlineEWC(lambda_ewc=10.0))  # online EWC, needs task boundaries
+        ContinualScan(penalty=L2Pull(lambda_ewc=1.0))      # L2 pull, needs task boundaries
         ContinualScan(gates=OracleGates())                 # oracle gating, needs task boundaries
         ContinualScan(gates=FrozenGates())                 # with n_paths=1: ungated ŷ = Wx
 
     Args:
-        penalty: :class:`OnlineEWC`, :class:`L2Pull` or ``None``; strength ``config.lambda_ewc``,
-            decay ``config.ewc_decay``.
+        penalty: :class:`OnlineEWC`, :class:`L2Pull` or ``None``, with its strength and decay.
         gates: a :class:`GatePolicy` (default :class:`LearnedGates`).
         unroll, rng_batch: as for :class:`~ntajax.EulerScan` (speed only).
     """
 
     penalty: Penalty | None = None
-    gates: GatePolicy = LearnedGates()
+    gates: GatePolicy = eqx.field(static=True, default=LearnedGates())
+
+    def check(self, simulation):
+        super().check(simulation)
+        self.gates.check(simulation, simulation.n_targets)
 
     @property
     def needs_task_boundaries(self) -> bool:
@@ -311,14 +334,13 @@ class ContinualScan(EulerScan):
     def frame(self, config, teachers, init) -> ContinualFrame:
         del init
         n_targets = teachers.shape[0]
-        self.gates.check(config, n_targets)
         return ContinualFrame(inner=FullFrame(teachers=teachers), penalty=self.penalty, gates=self.gates, config=config,
                               n_targets=n_targets)
 
     def solve(self, config, *, teachers, init, data_key, start_step=0):
         if self.penalty is not None:
             start_step = eqx.error_if(
-                jnp.asarray(start_step, jnp.int32), (jnp.asarray(start_step) != 0) & (config.lambda_ewc > 0),
+                jnp.asarray(start_step, jnp.int32), (jnp.asarray(start_step) != 0) & (self.penalty.lambda_ewc > 0),
                 "ContinualScan with a penalty cannot resume (start_step > 0): the anchor and Fisher are not part of "
                 "the student. Run in one piece with ntajax.run, not run_chunked/run_variants.",
             )

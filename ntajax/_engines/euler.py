@@ -4,70 +4,20 @@
   t_i = i·dt from the integer step index; sampled or expected gradients. The scan is
   nested (save intervals × steps), so memory does not grow with the number of steps.
 * :class:`SubspaceScan` — the same Euler scan of the expected flow in exact reduced
-  coordinates (:mod:`ntajax._frames`).
-* :class:`ntajax.Diffrax` (in :mod:`ntajax._ode`) — the expected-gradient ODE integrated by
-  diffrax; block switches are jump times.
+  coordinates (:mod:`ntajax._engines.frames`).
+* :class:`ntajax.Diffrax` (in :mod:`ntajax._engines.ode`) — the expected-gradient ODE
+  integrated by diffrax; block switches are jump times.
 
 Both engines return the same :class:`Trajectory` on the same recording grid.
 """
 
-import abc
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._curricula.clock import block_of_step
-from .._dynamics import curriculum_weights
+from .base import Engine, all_finite, to_trajectory
 from .frames import SUBSPACE_FRAMES, Frame, FullFrame, checked_teachers
-from .._trajectory import Status, Trajectory
-
-if TYPE_CHECKING:
-    from .._config import Config
-    from .._students.linear import Student
-
-
-_INT_RECORDS = ("block", "task")
-
-
-class Engine(eqx.Module):
-    """Abstract engine: integrates one seed from ``init`` over [0, t_total].
-
-    Capabilities the config checks: ``supports_sampled`` (minibatch gradients) and
-    ``supports_stochastic_curriculum`` (curricula drawn at random, e.g. interleaved per step).
-    ``stackable``: whether variants that differ only in traced fields gain from sharing one
-    vmapped call (false for adaptive solvers, whose step counts couple across the batch).
-    """
-
-    supports_sampled = True
-    supports_stochastic_curriculum = True
-    stackable = True
-    name = "engine"
-
-    @abc.abstractmethod
-    def solve(
-        self,
-        config: "Config",
-        *,
-        teachers: Float[Array, "n_targets d_out d_in"],
-        init: "Student",
-        data_key: PRNGKeyArray,
-        start_step=0,
-    ) -> Trajectory:
-        """Simulate one seed over steps [start_step, start_step + n_steps) (times from
-        start_step·dt); the block clock and the data keys use the absolute step index."""
-
-
-def _finite(tree) -> Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(leaves))
-
-
-def _to_trajectory(records: dict, final, status, weights=None) -> Trajectory:
-    return Trajectory(weights=weights, final=final, status=status, **records)
+from .._trajectory import Status
 
 
 def _largest_divisor(n: int, limit: int) -> int:
@@ -89,9 +39,8 @@ class EulerScan(Engine):
             ``fold_in(data_key, i)``, so results do not depend on it).
     """
 
-    unroll: int = 8
-    rng_batch: int = 64
-    name = "scan"
+    unroll: int = eqx.field(static=True, default=8)
+    rng_batch: int = eqx.field(static=True, default=64)
 
     def frame(self, config, teachers, init) -> Frame:
         """The coordinates the scan integrates in (the student itself here)."""
@@ -103,22 +52,23 @@ class EulerScan(Engine):
         schedule_key, batch_key = jax.random.split(data_key)
         frame = self.frame(config, teachers, init)
         n_targets = teachers.shape[0]
-        dt = config.dt
+        dt = config.grid.dt
         mode = config.gradient
+        schedule = config.schedule
         every = config.save_every
-        n_intervals = config.n_save - 1
+        n_intervals = config.grid.n_save - 1
         last_step = start_step + config.n_steps - 1
 
         def step_time(i):
             return i.astype(config.float_dtype) * dt
 
         def weights_at(i):
-            block = block_of_step(i, config.block_length, dt, config.compat_block_steps)
-            w = curriculum_weights(config, t=step_time(i), block=block, step=i, key=schedule_key, n_targets=n_targets)
+            block = schedule.block_of_step(i, dt)
+            w = schedule.weights(t=step_time(i), block=block, step=i, key=schedule_key, n_targets=n_targets)
             return block, w
 
         def covariance_at(i):
-            return mode.input_covariance(jax.random.fold_in(batch_key, i), config.d_in, config.batch_size)
+            return mode.input_covariance(jax.random.fold_in(batch_key, i), config.d_in)
 
         def draw(first, n):
             """Input covariances of steps first … first + n − 1, (n, d_in, d_in), or None."""
@@ -137,7 +87,7 @@ class EulerScan(Engine):
         def euler_step(state, step_and_covariance):
             i, covariance = step_and_covariance
             block, w = weights_at(i)
-            previous_block = block_of_step(i - 1, config.block_length, dt, config.compat_block_steps)
+            previous_block = schedule.block_of_step(i - 1, dt)
             state = frame.before_step(state, block=block, previous_block=previous_block, config=config)
             v = frame.velocity(state, w, covariance, config)
             return jax.tree.map(lambda y, dy: y + dt * dy, state, v), None
@@ -172,7 +122,8 @@ class EulerScan(Engine):
             state, _ = jax.lax.scan(sub_block, state, jnp.arange(every // sub, dtype=jnp.int32))
             return state, rec
 
-        record_weights = config.record_weights
+        record_weights = config.recording.weights
+        weights_every = config.recording.weights_every
         n_weight_saves = len(config.weight_save_times)
 
         def write(buffer, index, value):
@@ -189,8 +140,8 @@ class EulerScan(Engine):
                 index = g * group + j
                 if record_weights:
                     weights = jax.lax.cond(
-                        index % config.weights_every == 0,
-                        lambda b: write(b, index // config.weights_every, frame.decode(state)),
+                        index % weights_every == 0,
+                        lambda b: write(b, index // weights_every, frame.decode(state)),
                         lambda b: b,
                         weights,
                     )
@@ -212,51 +163,46 @@ class EulerScan(Engine):
             lambda r, x: jnp.concatenate([r.reshape(n_intervals, *r.shape[2:]), x[None]]), records, last
         )
         if not frame.records_in_loop:
-            steps = start_step + every * jnp.arange(config.n_save, dtype=jnp.int32)
+            steps = start_step + every * jnp.arange(config.grid.n_save, dtype=jnp.int32)
             # in batches of save points, so the transient memory does not grow with n_save
             records = jax.lax.map(lambda x: record_at(x[0], x[1], None), (records, steps),
-                                  batch_size=min(config.n_save, 512))
+                                  batch_size=min(config.grid.n_save, 512))
         final = frame.decode(state)
         if weight_buffer is not None:
             weight_buffer = write(weight_buffer, n_weight_saves - 1, final)
-        ok = _finite(final) & jnp.all(jnp.isfinite(records["loss"]))
+        ok = all_finite(final) & jnp.all(jnp.isfinite(records["loss"]))
         status = jnp.where(ok, Status.OK, Status.DIVERGED).astype(jnp.int32)
-        if not config.schedule.is_blocked:
+        if not schedule.is_blocked:
             records["block"] = jnp.full_like(records["block"], -1)
-        return _to_trajectory(records, final, status, weight_buffer)
+        return to_trajectory(records, final, status, weight_buffer)
 
 
 class SubspaceScan(EulerScan):
-    supports_sampled = False
-    name = "subspace"
-
     """The Euler scan of the expected-gradient flow in exact reduced coordinates.
 
     For the gated and per-neuron students with λ_W = 0, every path stays in the span of the
-    targets and the initial weights (see :mod:`ntajax._frames`), so the scan integrates K =
-    M_total + P coefficients per path (per row for per-neuron gating) instead of d_out·d_in
-    weights. The iterates equal :class:`EulerScan`'s up to floating-point rounding and the
-    :class:`Trajectory` is the same; only ``gradient="expected"`` is supported.
+    targets and the initial weights (see :mod:`ntajax._engines.frames`), so the scan integrates
+    K = M_total + P coefficients per path (per row for per-neuron gating) instead of
+    d_out·d_in weights. The iterates equal :class:`EulerScan`'s up to floating-point rounding
+    and the :class:`Trajectory` is the same; only the expected gradient is supported.
     """
 
     supports_sampled = False
-    name = "subspace"
+
+    def check(self, simulation):
+        if type(simulation.student) not in SUBSPACE_FRAMES:
+            raise ValueError(
+                f"SubspaceScan() supports the students {sorted(k.__name__ for k in SUBSPACE_FRAMES)}, not "
+                f"{type(simulation.student).__name__}; use engine=ntajax.EulerScan()."
+            )
+
+    def check_values(self, simulation, values):
+        lambda_w = values.get("regulariser.lambda_w")
+        if lambda_w not in (None, 0.0):
+            raise ValueError(
+                f"SubspaceScan() needs regulariser.lambda_w = 0, got {lambda_w:.6g}: the W column penalty moves weights "
+                "out of the invariant subspace. Use engine=ntajax.EulerScan()."
+            )
 
     def frame(self, config, teachers, init) -> Frame:
-        if config.gradient.is_sampled:
-            raise ValueError("engine='subspace' integrates the expected-gradient flow: set gradient='expected'.")
-        if config.student not in SUBSPACE_FRAMES:
-            raise ValueError(
-                f"engine='subspace' supports students {sorted(SUBSPACE_FRAMES)}, not {config.student!r}; use engine='scan'."
-            )
-        return SUBSPACE_FRAMES[config.student].build(config, checked_teachers(teachers, config), init)
-
-
-def _diffrax_engine() -> Engine:
-    from .ode import Diffrax  # diffrax is imported only when the ODE engine is used
-
-    return Diffrax()
-
-
-ENGINES: dict[str, Callable[[], Engine]] = {"scan": EulerScan, "subspace": SubspaceScan, "diffrax": _diffrax_engine}
-"""Engine names accepted by ``Config(engine=...)``, each mapped to a factory of its default object."""
+        return SUBSPACE_FRAMES[type(config.student)].build(config, checked_teachers(teachers, config.regulariser), init)

@@ -23,7 +23,6 @@ each output row moves in its own span {W*_m[i, :], W_q(0)[i, :]}, so the basis i
 """
 
 import abc
-from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
@@ -33,10 +32,8 @@ from jaxtyping import Array, Float
 from .._dynamics import target_from_weights, velocity
 from .._losses import task_loss
 from .._recording import record
-from .._students.linear import GatedStudent, PerNeuronStudent, Student
-
-if TYPE_CHECKING:
-    from .._config import Config
+from .._students.base import Student
+from .._students.linear import Gated, GatedStudent, PerNeuron, PerNeuronStudent
 
 
 class Frame(eqx.Module):
@@ -59,10 +56,10 @@ class Frame(eqx.Module):
         """The student of a scan state."""
 
     @abc.abstractmethod
-    def velocity(self, state, weights: Float[Array, " n_targets"], input_covariance, config: "Config"):
+    def velocity(self, state, weights: Float[Array, " n_targets"], input_covariance, config):
         """dθ/dt in these coordinates for curriculum weights ``weights`` (MODEL §5.1)."""
 
-    def before_step(self, state, *, block, previous_block, config: "Config"):
+    def before_step(self, state, *, block, previous_block, config):
         """Hook called before every Euler step with the step's block index and that of the
         previous step (they differ at a block switch); returns the state to step from.
         The default does nothing; continual-learning methods refresh anchors here (§9)."""
@@ -70,7 +67,7 @@ class Frame(eqx.Module):
         return state
 
     @abc.abstractmethod
-    def record(self, state, *, t, block, weights, previous_weights, input_covariance, config: "Config") -> dict:
+    def record(self, state, *, t, block, weights, previous_weights, input_covariance, config) -> dict:
         """The save-point record of :func:`ntajax._recording.record`, from the scan state."""
 
 
@@ -86,18 +83,19 @@ class FullFrame(Frame):
         return state
 
     def velocity(self, state, weights, input_covariance, config):
-        return velocity(state, target_from_weights(weights, self.teachers), input_covariance, config)
+        return velocity(state, target_from_weights(weights, self.teachers), input_covariance, config.student,
+                        config.regulariser)
 
     def record(self, state, *, t, block, weights, previous_weights, input_covariance, config):
         return record(state, t=t, block=block, weights=weights, previous_weights=previous_weights, teachers=self.teachers,
-                      input_covariance=input_covariance, config=config)
+                      input_covariance=input_covariance, n_teachers=config.n_teachers, dtype=config.float_dtype)
 
 
-def checked_teachers(teachers, config):
+def checked_teachers(teachers, regulariser):
     """``teachers``, with a run-time error if λ_W ≠ 0 (checked once per run, outside the scan:
     the W column penalty moves weights out of the invariant subspace)."""
     return eqx.error_if(
-        teachers, config.lambda_w != 0,
+        teachers, regulariser.lambda_w != 0,
         "engine='subspace' needs lambda_w = 0 (the W column penalty leaves the invariant subspace); use engine='scan'.",
     )
 
@@ -125,17 +123,17 @@ def _dot(a, b, axis=-1):
     return _sum(a * b, axis)
 
 
-def _gate_force_explicit(c, config):
+def _gate_force_explicit(c, regulariser):
     """∂R/∂c of the gate regulariser (§4.2) written out with :func:`_sum`: the spec's subgradients
     λ_norm(‖c‖_k − 1)·∂‖c‖_k/∂c_j − λ_nonneg·1[c_j < 0], zero at the kinks (tested against
     autodiff of :func:`ntajax.gate_regulariser`)."""
-    if config.norm_order == 1:
+    if regulariser.norm_order == 1:
         norm = _sum(jnp.abs(c), -1)
         direction = jnp.sign(c)
     else:
         norm = jnp.sqrt(_sum(c * c, -1))
         direction = jnp.where(norm > 0, c / jnp.where(norm > 0, norm, 1.0), 0.0)
-    return config.lambda_norm * (norm - 1.0) * direction - config.lambda_nonneg * (c < 0)
+    return regulariser.lambda_norm * (norm - 1.0) * direction - regulariser.lambda_nonneg * (c < 0)
 
 
 def _row_cosines(dot, norm_a, norm_b, eps=1e-12):
@@ -174,7 +172,7 @@ class SubspaceFrame(Frame):
     shape: tuple[int, int] = eqx.field(static=True)
 
     @classmethod
-    def build(cls, config: "Config", teachers, init: GatedStudent) -> "SubspaceFrame":
+    def build(cls, config, teachers, init: GatedStudent) -> "SubspaceFrame":
         n_targets, d_out, d_in = teachers.shape
         spanning = jnp.concatenate([teachers.reshape(n_targets, -1), init.W.reshape(init.W.shape[0], -1)])
         basis, _ = jnp.linalg.qr(spanning.T)  # (D, K) orthonormal columns, K = min(D, n_targets + P)
@@ -200,8 +198,8 @@ class SubspaceFrame(Frame):
     def velocity(self, state, weights, input_covariance, config):
         del input_covariance  # expected gradient only
         residual = self._combine(weights, self.targets) - self._combine(state.c, state.a)
-        da = state.c[:, None] * residual[None] / config.tau_w
-        dc = (_dot(state.a, residual[None]) - _gate_force_explicit(state.c, config)) / config.tau_c
+        da = state.c[:, None] * residual[None] / config.student.tau_w
+        dc = (_dot(state.a, residual[None]) - _gate_force_explicit(state.c, config.regulariser)) / config.student.tau_c
         return _Coefficients(a=da, c=dc)
 
     def _row_dots(self, x, y):
@@ -261,7 +259,7 @@ class RowSubspaceFrame(Frame):
     n_teachers: int = eqx.field(static=True)
 
     @classmethod
-    def build(cls, config: "Config", teachers, init: PerNeuronStudent) -> "RowSubspaceFrame":
+    def build(cls, config, teachers, init: PerNeuronStudent) -> "RowSubspaceFrame":
         spanning = jnp.concatenate([teachers, init.W])  # (n_targets + P, d_out, d_in)
         basis, _ = jnp.linalg.qr(jnp.transpose(spanning, (1, 2, 0)))  # per row: (d_in, K)
         targets = jnp.einsum("mij,ijk->mik", teachers, basis)
@@ -276,9 +274,9 @@ class RowSubspaceFrame(Frame):
     def velocity(self, state, weights, input_covariance, config):
         del input_covariance
         residual = jnp.tensordot(weights, self.targets, axes=1) - jnp.sum(state.c[..., None] * state.a, axis=0)
-        da = state.c[..., None] * residual[None] / config.tau_w
-        force = _gate_force_explicit(state.c.reshape(-1), config).reshape(state.c.shape)
-        dc = (jnp.sum(state.a * residual[None], axis=-1) - force) / config.tau_c
+        da = state.c[..., None] * residual[None] / config.student.tau_w
+        force = _gate_force_explicit(state.c.reshape(-1), config.regulariser).reshape(state.c.shape)
+        dc = (jnp.sum(state.a * residual[None], axis=-1) - force) / config.student.tau_c
         return _RowCoefficients(a=da, c=dc)
 
     def record(self, state, *, t, block, weights, previous_weights, input_covariance, config):
@@ -302,4 +300,5 @@ class RowSubspaceFrame(Frame):
         )
 
 
-SUBSPACE_FRAMES = {"gated": SubspaceFrame, "per_neuron": RowSubspaceFrame}
+SUBSPACE_FRAMES = {Gated: SubspaceFrame, PerNeuron: RowSubspaceFrame}
+"""The reduced frame of each student model that :class:`ntajax.SubspaceScan` supports."""

@@ -19,7 +19,7 @@ These are expected losses (Σ̂ = I); sampled mode uses ½ Σ_m mask_m tr(E_m Σ
 Σ̂ for every head. With NTA gating the gates follow the NTA dynamics (τ_c, gate regulariser);
 without it they are held at 1 (``gates=FrozenGates()``), a plain two-layer multi-head network.
 
-Use ``Config(student="multi_head", engine=MultiHeadScan(outputs=..., gates=...))``: the student's
+Use ``Simulation(student=MultiHead(...), engine=MultiHeadScan(outputs=..., gates=...))``: the student's
 ``effective_map`` stacks every head's map (M·d_out rows), so the plain engine cannot train it.
 Records: ``loss`` is the mode's expected loss; ``similarity[m, p]`` is the row cosine between W*_m
 and path p's contribution to head m, V_m[:, p] c_p W_p; ``context_alignment`` compares the current
@@ -27,7 +27,7 @@ target with the current heads' output map.
 """
 
 import abc
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -37,12 +37,8 @@ from jaxtyping import Array, Float
 from .continual import GatePolicy, LearnedGates
 from .euler import EulerScan
 from .frames import Frame
-from .._losses import regulariser
-from .._students.multi_head import MultiHeadStudent
+from .._students.multi_head import MultiHead, MultiHeadStudent
 from ..metrics import row_cosine
-
-if TYPE_CHECKING:
-    from .._config import Config
 
 
 # ------------------------------------------------------------------------------------- output modes
@@ -109,13 +105,13 @@ class MultiHeadFrame(Frame):
         teachers: (M, d_out, d_in) base teachers (no composites).
         outputs: the :class:`OutputMode`.
         gates: a :class:`~ntajax._continual.GatePolicy` (learned, frozen or oracle).
-        config: the run's config (the gate policy prepares the initial gates from it).
+        config: the run's simulation (the gate policy prepares the initial gates from it).
     """
 
     teachers: Float[Array, "n_targets d_out d_in"]
     outputs: OutputMode
     gates: GatePolicy
-    config: "Config"
+    config: eqx.Module
 
     def encode(self, student):
         return self.gates.prepare(student, block=jnp.int32(0), config=self.config, n_targets=self.teachers.shape[0])
@@ -133,8 +129,8 @@ class MultiHeadFrame(Frame):
         E = mask[:, None, None] * (targets - state.head_maps())
         G = E if input_covariance is None else jnp.einsum("moj,jk->mok", E, input_covariance)
         task = state.task_gradient(G.reshape(-1, G.shape[-1]))
-        reg = jax.grad(regulariser)(state, config)
-        taus = state.time_constants(config)
+        reg = jax.grad(config.regulariser)(state)
+        taus = config.student.time_constants(state)
         return self.gates.freeze(jax.tree.map(lambda g, r, tau: -(g + r) / tau, task, reg, taus))
 
     def record(self, state, *, t, block, weights, previous_weights, input_covariance, config):
@@ -172,10 +168,18 @@ class MultiHeadScan(EulerScan):
         unroll, rng_batch: as for :class:`~ntajax.EulerScan` (speed only).
     """
 
-    handles_multi_head = True
+    outputs: OutputMode = eqx.field(static=True, default=GatedOutputs())
+    gates: GatePolicy = eqx.field(static=True, default=LearnedGates())
 
-    outputs: OutputMode = GatedOutputs()
-    gates: GatePolicy = LearnedGates()
+    def check(self, simulation):
+        if not isinstance(simulation.student, MultiHead):
+            raise ValueError(f"MultiHeadScan trains the MultiHead student, not {type(simulation.student).__name__}.")
+        if simulation.n_targets != simulation.n_teachers:
+            raise ValueError(
+                f"MultiHeadScan has one head per base teacher and no composites; got {simulation.n_targets} targets for "
+                f"n_teachers={simulation.n_teachers}."
+            )
+        self.gates.check(simulation, simulation.n_targets)
 
     @property
     def needs_task_boundaries(self) -> bool:
@@ -183,12 +187,4 @@ class MultiHeadScan(EulerScan):
 
     def frame(self, config, teachers, init) -> MultiHeadFrame:
         del init
-        if config.student != MultiHeadStudent.name:
-            raise ValueError(f"MultiHeadScan trains student='multi_head', not student={config.student!r}.")
-        if teachers.shape[0] != config.n_teachers:
-            raise ValueError(
-                f"MultiHeadScan has one head per base teacher and no composites; got {teachers.shape[0]} targets for "
-                f"n_teachers={config.n_teachers}."
-            )
-        self.gates.check(config, teachers.shape[0])
         return MultiHeadFrame(teachers=teachers, outputs=self.outputs, gates=self.gates, config=config)

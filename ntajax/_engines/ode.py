@@ -1,17 +1,18 @@
 """The expected-gradient flow as an ODE solved by diffrax (MODEL §5.2, mode 3).
 
 Block switches are jump times of the step-size controller (no step straddles a switch); the
-solver and the controller are diffrax objects. Kept apart from :mod:`ntajax._engines` so that
-diffrax is imported only when this engine is used.
+solver and the controller are diffrax objects. Kept in a module of its own so that diffrax is
+imported only when this engine is used.
 """
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from .._curricula.clock import block_of_time, switch_times
-from .._dynamics import curriculum_weights, ode_vector_field
-from .euler import Engine, _finite, _to_trajectory, _INT_RECORDS
+from .._dynamics import ode_vector_field
+from .base import INT_RECORDS as _INT_RECORDS, Engine, all_finite, to_trajectory
 from .._recording import record
 from .._trajectory import Status
 
@@ -33,43 +34,44 @@ class Diffrax(Engine):
     supports_sampled = False
     supports_stochastic_curriculum = False
     stackable = False  # adaptive steps: stacking variants makes every variant take the smallest steps
-    name = "diffrax"
-    solver: diffrax.AbstractSolver = diffrax.Tsit5()
-    stepsize_controller: diffrax.AbstractStepSizeController = diffrax.PIDController(rtol=1e-4, atol=1e-6)
-    max_steps: int = 1_000_000
+    solver: diffrax.AbstractSolver = eqx.field(static=True, default=diffrax.Tsit5())
+    stepsize_controller: diffrax.AbstractStepSizeController = eqx.field(
+        static=True, default=diffrax.PIDController(rtol=1e-4, atol=1e-6))
+    max_steps: int = eqx.field(static=True, default=1_000_000)
 
     def solve(self, config, *, teachers, init, data_key, start_step=0):
         del data_key
         start_step = jnp.asarray(start_step, jnp.int32)
         n_targets = teachers.shape[0]
-        switches = switch_times(config.block_length, config.block_count)
-        steps = start_step + jnp.arange(config.n_save, dtype=jnp.int32) * config.save_every
-        save_times = steps.astype(config.float_dtype) * config.dt
+        schedule = config.schedule
+        switches = switch_times(schedule.block_length, config.block_count)
+        steps = start_step + jnp.arange(config.grid.n_save, dtype=jnp.int32) * config.save_every
+        save_times = steps.astype(config.float_dtype) * config.grid.dt
         t0 = save_times[0]
         t_total = save_times[-1]
 
         def weights_in(t, block):
-            return curriculum_weights(config, t=t, block=block, step=jnp.int32(0), key=jax.random.key(0), n_targets=n_targets)
+            return schedule.weights(t=t, block=block, step=jnp.int32(0), key=jax.random.key(0), n_targets=n_targets)
 
         def save_fn(t, student, args):
             block = block_of_time(t, switches)
             # the block that ends at t: strictly earlier switches only
             closing = jnp.sum(t > switches).astype(jnp.int32)
             rec = record(student, t=t, block=block, weights=weights_in(t, block), previous_weights=weights_in(t, closing),
-                         teachers=teachers, input_covariance=None, config=config)
+                         teachers=teachers, input_covariance=None, n_teachers=config.n_teachers, dtype=config.float_dtype)
             # diffrax pre-fills its output buffers with inf, which cannot be cast to int:
             # carry the integer records as floats through the solve.
             return {k: v.astype(config.float_dtype) if k in _INT_RECORDS else v for k, v in rec.items()}
 
         subs = [diffrax.SubSaveAt(ts=save_times, fn=save_fn), diffrax.SubSaveAt(t1=True)]
-        if config.record_weights:
-            subs.append(diffrax.SubSaveAt(ts=save_times[:: config.weights_every]))
+        if config.recording.weights:
+            subs.append(diffrax.SubSaveAt(ts=save_times[:: config.recording.weights_every]))
         if isinstance(self.stepsize_controller, diffrax.ConstantStepSize):
-            grid = (start_step + jnp.arange(config.n_steps + 1, dtype=jnp.int32)).astype(config.float_dtype) * config.dt
+            grid = (start_step + jnp.arange(config.n_steps + 1, dtype=jnp.int32)).astype(config.float_dtype) * config.grid.dt
             controller, dt0 = diffrax.StepTo(ts=grid), None
         else:
             controller = diffrax.ClipStepSizeController(self.stepsize_controller, jump_ts=switches)
-            dt0 = config.dt
+            dt0 = config.grid.dt
         solution = diffrax.diffeqsolve(
             diffrax.ODETerm(ode_vector_field),
             self.solver,
@@ -77,7 +79,7 @@ class Diffrax(Engine):
             t1=t_total,
             dt0=dt0,
             y0=init,
-            args=(config, teachers, switches),
+            args=(config.student, config.regulariser, schedule, teachers, switches),
             saveat=diffrax.SaveAt(subs=subs),
             stepsize_controller=controller,
             max_steps=self.max_steps,
@@ -92,12 +94,12 @@ class Diffrax(Engine):
             for k, v in records.items()
         }
         final = jax.tree.map(lambda x: x[0], final)
-        ok = _finite(records["loss"])
+        ok = all_finite(records["loss"])
         status = jnp.where(
             solution.result == diffrax.RESULTS.successful,
             jnp.where(ok, Status.OK, Status.DIVERGED),
             Status.SOLVER_FAILED,
         ).astype(jnp.int32)
-        if not config.schedule.is_blocked:
+        if not schedule.is_blocked:
             records["block"] = jnp.full_like(records["block"], -1)
-        return _to_trajectory(records, final, status, weights)
+        return to_trajectory(records, final, status, weights)

@@ -12,17 +12,17 @@ from collections.abc import Callable, Mapping
 import equinox as eqx
 import jax
 
-from .._config import Config
+from .._simulation import Simulation
 from .runs import Variant
 from .._run import make_teachers, precision, run_stacked_chunked
 from .._summary import Summary, summarise
 from .._trajectory import Trajectory
 
 
-def progress_chunks(config: Config, target: int = 10) -> int:
+def progress_chunks(config: Simulation, target: int = 10) -> int:
     """How many pieces to run a config in for a progress bar: the largest divisor of the
     number of recording intervals that is ≤ ``target``."""
-    intervals = (config.n_save - 1) // (config.weights_every if config.record_weights else 1)
+    intervals = (config.grid.n_save - 1) // (config.recording.weights_every if config.recording.weights else 1)
     return max(d for d in range(1, target + 1) if intervals % d == 0)
 
 
@@ -49,8 +49,8 @@ def run_variants(
     *,
     progress: bool = True,
     description: str = "ntajax",
-    summarise_fn: Callable[[Config, Trajectory], Summary] | None = summarise,
-) -> dict[str, tuple[Config, Trajectory, Summary | None]]:
+    summarise_fn: Callable[[Simulation, Trajectory], Summary] | None = summarise,
+) -> dict[str, tuple[Simulation, Trajectory, Summary | None]]:
     """Simulate every variant for all its seeds and summarise it.
 
     Variants that differ only in traced fields (e.g. flexible and forgetful) run together in one

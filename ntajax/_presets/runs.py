@@ -1,6 +1,6 @@
 """Named presets with the spec's hyperparameters (FIGURES.md).
 
-A preset is a function returning ``{variant_name: Variant}``; a variant is a config plus
+A preset is a function returning ``{variant_name: Variant}``; a variant is a simulation plus
 optional explicit teachers and initial state. :data:`PRESETS` is the registry used by the
 CLI (``ntajax run NAME``).
 """
@@ -12,16 +12,20 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .._config import Config
-from .._curricula.curriculum import Smooth
-from .._students.linear import GatedStudent
+from .._curricula.curriculum import Blocked, Smooth
+from .._gradient import ExpectedGradient, SampledGradient
+from .._losses import Regulariser
+from .._recording import Recording
+from .._simulation import Simulation
+from .._students.linear import Gated, GatedStudent
 from .._teachers.sets import ExplicitTeachers
+from .._time_grid import TimeGrid
 
 
 class Variant(NamedTuple):
-    """One simulation of a preset: config plus optional explicit teachers and initial state."""
+    """One simulation of a preset: the simulation plus optional explicit teachers and initial state."""
 
-    config: Config
+    config: Simulation
     teachers: Array | None = None
     init: GatedStudent | None = None
 
@@ -38,14 +42,14 @@ def fig2() -> dict[str, Variant]:
     Forgetful: τ_c = τ_w = 1.3, no regulariser. Sampled B = 200, dt = 1e-3, Δ = 0.002,
     10 seeds with shared teachers (FIGURES.md Fig. 2).
     """
-    base = Config(
-        d_in=20, d_out=10, n_teachers=2, n_paths=2, dt=1e-3, t_total=20.0, n_save=10001,
-        batch_size=200, n_seeds=10, gradient="sampled", tau_w=1.3, block_length=1.0,
+    base = Simulation(
+        d_in=20, d_out=10, n_teachers=2, grid=TimeGrid(dt=1e-3, t_total=20.0, n_save=10001),
+        gradient=SampledGradient(batch_size=200), n_seeds=10, curriculum=Blocked(block_length=1.0),
     )
-    return {
-        "flexible": Variant(base.replace(tau_c=0.03, lambda_nonneg=FIG2_LAMBDA_NONNEG, lambda_norm=FIG2_LAMBDA_NORM, norm_order=1)),
-        "forgetful": Variant(base.replace(tau_c=1.3, lambda_nonneg=0.0, lambda_norm=0.0)),
-    }
+    flexible = base.replace(student=Gated(n_paths=2, tau_w=1.3, tau_c=0.03),
+                            regulariser=Regulariser(lambda_nonneg=FIG2_LAMBDA_NONNEG, lambda_norm=FIG2_LAMBDA_NORM, norm_order=1))
+    forgetful = base.replace(student=Gated(n_paths=2, tau_w=1.3, tau_c=1.3), regulariser=Regulariser())
+    return {"flexible": Variant(flexible), "forgetful": Variant(forgetful)}
 
 
 def toy_teachers() -> Array:
@@ -71,11 +75,12 @@ def toy() -> dict[str, Variant]:
     specialised with the wrong module gated on, (1, 0, 0, 1 | 1, 0); "forgetful" starts
     unspecialised, (1, 0, 1, 0 | 0.5, 0.5) (FIGURES.md Fig. 4).
     """
-    config = Config(
-        d_in=1, d_out=2, n_teachers=2, n_paths=2, dt=1e-3, t_total=1.0, n_save=1001, batch_size=1, n_seeds=1,
-        gradient="expected", curriculum=Smooth(n_contexts=2, sharpness=100.0, order=(1, 0)),
-        tau_w=0.4 / 3, tau_c=0.2 / 3, lambda_nonneg=FIG2_LAMBDA_NONNEG, lambda_norm=FIG2_LAMBDA_NORM,
-        block_length=1.0, n_blocks=1, teachers=ExplicitTeachers(),
+    config = Simulation(
+        d_in=1, d_out=2, n_teachers=2, grid=TimeGrid(dt=1e-3, t_total=1.0, n_save=1001), n_seeds=1,
+        gradient=ExpectedGradient(), curriculum=Smooth(n_contexts=2, sharpness=100.0, order=(1, 0), block_length=1.0),
+        student=Gated(n_paths=2, tau_w=0.4 / 3, tau_c=0.2 / 3),
+        regulariser=Regulariser(lambda_nonneg=FIG2_LAMBDA_NONNEG, lambda_norm=FIG2_LAMBDA_NORM),
+        recording=Recording(n_blocks=1), teachers=ExplicitTeachers(),
     )
     teachers = toy_teachers()
     return {

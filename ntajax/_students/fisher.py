@@ -25,7 +25,8 @@ import functools
 
 import jax.numpy as jnp
 
-from .linear import GatedStudent, PerNeuronStudent, Student, TwoLayerStudent
+from .base import Student
+from .linear import GatedStudent, PerNeuronStudent, TwoLayerStudent
 
 
 @functools.singledispatch

@@ -1,72 +1,26 @@
-"""Student networks (MODEL §2). Each module holds its parameters and acts on ONE example.
+"""The linear students of MODEL §2: states and the models that own their hyperparameters.
 
-* :class:`GatedStudent` — ŷ = Σ_p c_p W_p x (§2.1); the 2-D toy model (§2.4) is this
-  student with d_in = 1, x = 1 and explicit 2×1 targets.
-* :class:`PerNeuronStudent` — ŷ_i = Σ_p c_{p,i} (W_p)_{i,:}·x (§2.2).
-* :class:`TwoLayerStudent` — ŷ = W2 W1 x, hidden width P·H; W2 plays the gate role (§2.3).
+* :class:`Gated` → :class:`GatedStudent` — ŷ = Σ_p c_p W_p x (§2.1); the 2-D toy model (§2.4)
+  is this student with d_in = 1, x = 1 and explicit 2×1 targets.
+* :class:`PerNeuron` → :class:`PerNeuronStudent` — ŷ_i = Σ_p c_{p,i} (W_p)_{i,:}·x (§2.2).
+* :class:`TwoLayer` → :class:`TwoLayerStudent` — ŷ = W2 W1 x, hidden width P·H; W2 plays the
+  gate role (§2.3).
 
-Every student exposes the same small interface used by the losses, the dynamics and the
-recorder: ``effective_map`` (W_eff, d_out×d_in), ``gate_vector`` (all gate entries, the
-regulariser's c), ``path_weights`` ((P, rows, d_in), compared with the teachers) and
-``time_constants`` (a pytree of the same structure holding each group's τ).
+Each state exposes what the closed-form engines use (:class:`~ntajax.LinearStudent`):
+``effective_map`` (W_eff, d_out×d_in), ``gate_vector`` (all gate entries, the regulariser's c),
+``path_weights`` ((P, rows, d_in), compared with the teachers) and ``task_gradient``.
 """
-
-import abc
-from typing import TYPE_CHECKING, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float
 
-if TYPE_CHECKING:
-    from .._config import Config
-
-
-class Student(eqx.Module):
-    """Abstract student: parameters plus the maps the dynamics and metrics need."""
-
-    name: ClassVar[str]
-
-    @abc.abstractmethod
-    def effective_map(self) -> Float[Array, "d_out d_in"]:
-        """The input–output map W_eff of the student."""
-
-    @abc.abstractmethod
-    def gate_vector(self) -> Float[Array, " n_gates"]:
-        """All gate entries flattened: the c of the regulariser (MODEL §4.2)."""
-
-    @abc.abstractmethod
-    def path_weights(self) -> Float[Array, "paths rows d_in"]:
-        """Per-path weight blocks, compared with the teachers by the similarity matrix."""
-
-    @abc.abstractmethod
-    def task_gradient(self, residual_covariance: Float[Array, "d_out d_in"]) -> "Student":
-        """∇_θ L̂_task given G = E Σ̂ (MODEL §4.1), in closed form.
-
-        The minibatch loss depends on the batch only through Σ̂, and every gradient of
-        §4.1 is linear in G = (W* − W_eff) Σ̂, so one d_out×d_in product serves them all.
-        """
-
-    @abc.abstractmethod
-    def time_constants(self, config: "Config") -> "Student":
-        """A student-shaped pytree whose leaves are the time constants of each group."""
-
-    @classmethod
-    @abc.abstractmethod
-    def initialise(cls, config: "Config", *, key: PRNGKeyArray) -> "Student":
-        """Default initial state (MODEL §5.3): small Gaussian weights, gates at 0.5."""
-
-    def __call__(self, x: Float[Array, " d_in"]) -> Float[Array, " d_out"]:
-        """Prediction ŷ(x) for one input vector."""
-        return self.effective_map() @ x
+from .._parameters import check_non_negative, check_positive, check_size, scalar_fields, traced
+from .base import LinearStudent, StudentModel
 
 
-def _weight_std(config: "Config"):
-    return config.init_scale / jnp.sqrt(config.d_in)
-
-
-class GatedStudent(Student):
+class GatedStudent(LinearStudent):
     """Gated linear student ŷ = Σ_p c_p W_p x (MODEL §2.1).
 
     Attributes:
@@ -76,7 +30,6 @@ class GatedStudent(Student):
 
     W: Float[Array, "paths d_out d_in"]
     c: Float[Array, " paths"]
-    name: ClassVar[str] = "gated"
 
     def effective_map(self):
         return jnp.einsum("p,pij->ij", self.c, self.W)
@@ -91,17 +44,8 @@ class GatedStudent(Student):
         G = residual_covariance
         return GatedStudent(W=-self.c[:, None, None] * G[None], c=-jnp.einsum("pij,ij->p", self.W, G))
 
-    def time_constants(self, config):
-        return GatedStudent(W=config.tau_w, c=config.tau_c)
 
-    @classmethod
-    def initialise(cls, config, *, key):
-        shape = (config.n_paths, config.d_out, config.d_in)
-        W = _weight_std(config) * jax.random.normal(key, shape)
-        return cls(W=W, c=jnp.full((config.n_paths,), 0.5))
-
-
-class PerNeuronStudent(Student):
+class PerNeuronStudent(LinearStudent):
     """Per-neuron gating ŷ_i = Σ_p c_{p,i} (W_p)_{i,:}·x (MODEL §2.2).
 
     Attributes:
@@ -111,7 +55,6 @@ class PerNeuronStudent(Student):
 
     W: Float[Array, "paths d_out d_in"]
     c: Float[Array, "paths d_out"]
-    name: ClassVar[str] = "per_neuron"
 
     def effective_map(self):
         return jnp.einsum("pi,pij->ij", self.c, self.W)
@@ -126,17 +69,8 @@ class PerNeuronStudent(Student):
         G = residual_covariance
         return PerNeuronStudent(W=-self.c[:, :, None] * G[None], c=-jnp.einsum("pij,ij->pi", self.W, G))
 
-    def time_constants(self, config):
-        return PerNeuronStudent(W=config.tau_w, c=config.tau_c)
 
-    @classmethod
-    def initialise(cls, config, *, key):
-        shape = (config.n_paths, config.d_out, config.d_in)
-        W = _weight_std(config) * jax.random.normal(key, shape)
-        return cls(W=W, c=jnp.full((config.n_paths, config.d_out), 0.5))
-
-
-class TwoLayerStudent(Student):
+class TwoLayerStudent(LinearStudent):
     """Two-layer linear network ŷ = W2 W1 x with hidden width P·H (MODEL §2.3).
 
     Attributes:
@@ -146,7 +80,6 @@ class TwoLayerStudent(Student):
 
     W1: Float[Array, "hidden d_in"]
     W2: Float[Array, "d_out hidden"]
-    name: ClassVar[str] = "two_layer"
 
     def effective_map(self):
         return self.W2 @ self.W1
@@ -168,15 +101,110 @@ class TwoLayerStudent(Student):
         G = residual_covariance
         return TwoLayerStudent(W1=-self.W2.T @ G, W2=-G @ self.W1.T)
 
-    def time_constants(self, config):
-        return TwoLayerStudent(W1=config.tau_w1, W2=config.tau_w2)
 
-    @classmethod
-    def initialise(cls, config, *, key):
+def weight_std(init_scale, d_in: int):
+    """σ₀/√d_in, the standard deviation of initial weights (MODEL §5.3)."""
+    return init_scale / jnp.sqrt(d_in)
+
+
+class _PathModel(StudentModel):
+    """Shared checks of the models with P paths, weights W and gates c."""
+
+    def __check_init__(self):
+        check_size(type(self).__name__, "n_paths", self.n_paths)
+        self.check_values(scalar_fields(self))
+
+    def check_values(self, values: dict[str, float | None]) -> None:
+        """Check concrete values of the traced fields (a sweep point's, or this model's own)."""
+        name = type(self).__name__
+        for field in self.time_constant_names:
+            check_positive(name, field, values.get(field))
+        check_non_negative(name, "init_scale", values.get("init_scale"))
+
+    @property
+    def linear(self) -> bool:
+        return True
+
+
+class Gated(_PathModel):
+    """The gated linear student of MODEL §2.1 (states: :class:`GatedStudent`).
+
+    Args:
+        n_paths: P, student paths (static).
+        tau_w: τ_w, time constant of the weights W (§5.1).
+        tau_c: τ_c, time constant of the gates c; fast gates (τ_c ≪ τ_w) make flexible
+            learning possible.
+        init_scale: σ₀; weights start with std σ₀/√d_in, gates at 0.5 (§5.3).
+    """
+
+    n_paths: int = eqx.field(static=True, default=2)
+    tau_w: Float[Array, ""] = eqx.field(default=1.3, converter=traced)
+    tau_c: Float[Array, ""] = eqx.field(default=0.03, converter=traced)
+    init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
+
+    @property
+    def time_constant_names(self):
+        return ("tau_w", "tau_c")
+
+    def time_constants(self, state):
+        return GatedStudent(W=self.tau_w, c=self.tau_c)
+
+    def initialise(self, key, *, d_in, d_out, n_teachers):
+        del n_teachers
+        W = weight_std(self.init_scale, d_in) * jax.random.normal(key, (self.n_paths, d_out, d_in))
+        return GatedStudent(W=W, c=jnp.full((self.n_paths,), 0.5))
+
+
+class PerNeuron(_PathModel):
+    """Per-neuron gating, MODEL §2.2 (states: :class:`PerNeuronStudent`); arguments as
+    :class:`Gated`, with one gate per path and output row."""
+
+    n_paths: int = eqx.field(static=True, default=2)
+    tau_w: Float[Array, ""] = eqx.field(default=1.3, converter=traced)
+    tau_c: Float[Array, ""] = eqx.field(default=0.03, converter=traced)
+    init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
+
+    @property
+    def time_constant_names(self):
+        return ("tau_w", "tau_c")
+
+    def time_constants(self, state):
+        return PerNeuronStudent(W=self.tau_w, c=self.tau_c)
+
+    def initialise(self, key, *, d_in, d_out, n_teachers):
+        del n_teachers
+        W = weight_std(self.init_scale, d_in) * jax.random.normal(key, (self.n_paths, d_out, d_in))
+        return PerNeuronStudent(W=W, c=jnp.full((self.n_paths, d_out), 0.5))
+
+
+class TwoLayer(_PathModel):
+    """The fully connected two-layer linear network of MODEL §2.3 (states:
+    :class:`TwoLayerStudent`), hidden width P·d_out.
+
+    Args:
+        n_paths: P; the hidden layer has P·d_out units.
+        tau_w1, tau_w2: time constants of the first and second layer.
+        init_scale: σ₀; both layers start with std σ₀/√d_in (§5.3).
+    """
+
+    n_paths: int = eqx.field(static=True, default=2)
+    tau_w1: Float[Array, ""] = eqx.field(default=0.06, converter=traced)
+    tau_w2: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
+    init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
+
+    @property
+    def time_constant_names(self):
+        return ("tau_w1", "tau_w2")
+
+    def time_constants(self, state):
+        return TwoLayerStudent(W1=self.tau_w1, W2=self.tau_w2)
+
+    def initialise(self, key, *, d_in, d_out, n_teachers):
+        del n_teachers
         k1, k2 = jax.random.split(key)
-        hidden = config.n_paths * config.d_out
-        std = _weight_std(config)
-        return cls(
-            W1=std * jax.random.normal(k1, (hidden, config.d_in)),
-            W2=std * jax.random.normal(k2, (config.d_out, hidden)),
+        hidden = self.n_paths * d_out
+        std = weight_std(self.init_scale, d_in)
+        return TwoLayerStudent(
+            W1=std * jax.random.normal(k1, (hidden, d_in)),
+            W2=std * jax.random.normal(k2, (d_out, hidden)),
         )

@@ -3,22 +3,23 @@
     h(x) = [c_1 W_1 x; …; c_P W_P x] ∈ R^{P·H},     ŷ_m(x) = V_m h(x),   m = 0 … M − 1,
 
 with W_p ∈ R^{H×d_in} (H = d_out, MODEL §1), gates c ∈ R^P and one head V_m ∈ R^{d_out×P·H} per
-task. Registered as ``student="multi_head"`` (:mod:`ntajax._student_kinds`), with its analytic Fisher (MODEL §9 applied to all heads' outputs).
-It only trains under :class:`ntajax._multihead.MultiHeadScan`: its ``effective_map`` stacks every
+task. :class:`MultiHead` is its model, with its analytic Fisher (MODEL §9 applied to all heads'
+outputs). It only trains under :class:`ntajax.MultiHeadScan`: its ``effective_map`` stacks every
 head's map (M·d_out rows), which the plain engine cannot compare with a d_out-row target.
 """
 
-from typing import ClassVar
-
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .fisher import analytic_fisher
-from .linear import Student
+from .base import LinearStudent
+from .linear import _PathModel, weight_std
+from .._parameters import traced
 
 
-class MultiHeadStudent(Student):
+class MultiHeadStudent(LinearStudent):
     """Gated hidden layer with one linear head per task (module docstring).
 
     Attributes:
@@ -30,7 +31,6 @@ class MultiHeadStudent(Student):
     W: Float[Array, "paths hidden d_in"]
     c: Float[Array, " paths"]
     V: Float[Array, "heads d_out units"]
-    name: ClassVar[str] = "multi_head"
 
     def hidden_map(self) -> Float[Array, "units d_in"]:
         """A with h = A x: the gated hidden layer [c_p W_p]_p, shape (P·H, d_in)."""
@@ -60,23 +60,41 @@ class MultiHeadStudent(Student):
         dA = -jnp.einsum("mou,moj->uj", self.V, G).reshape(self.W.shape)  # ∂L/∂(c_p W_p)
         return MultiHeadStudent(W=self.c[:, None, None] * dA, c=jnp.einsum("pij,pij->p", self.W, dA), V=dV)
 
-    def time_constants(self, config):
-        """τ_w for the first layer and the heads, τ_c for the gates."""
-        return MultiHeadStudent(W=config.tau_w, c=config.tau_c, V=config.tau_w)
 
-    @classmethod
-    def initialise(cls, config, *, key):
-        """W and V with std σ₀/√d_in (both layers, as for the two-layer network, MODEL §5.3), gates 0.5."""
+
+class MultiHead(_PathModel):
+    """The multi-head student's model (states: :class:`MultiHeadStudent`): P gated paths of
+    width d_out and one head per base teacher.
+
+    Args:
+        n_paths: P.
+        tau_w: time constant of the first layer and of the heads.
+        tau_c: time constant of the gates.
+        init_scale: σ₀; W and V start with std σ₀/√d_in (both layers, as for the two-layer
+            network, MODEL §5.3), gates at 0.5.
+    """
+
+    n_paths: int = eqx.field(static=True, default=2)
+    tau_w: Float[Array, ""] = eqx.field(default=1.3, converter=traced)
+    tau_c: Float[Array, ""] = eqx.field(default=0.03, converter=traced)
+    init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
+
+    @property
+    def time_constant_names(self):
+        return ("tau_w", "tau_c")
+
+    def time_constants(self, state):
+        return MultiHeadStudent(W=self.tau_w, c=self.tau_c, V=self.tau_w)
+
+    def initialise(self, key, *, d_in, d_out, n_teachers):
         k1, k2 = jax.random.split(key)
-        std = config.init_scale / jnp.sqrt(config.d_in)
-        units = config.n_paths * config.d_out
-        return cls(
-            W=std * jax.random.normal(k1, (config.n_paths, config.d_out, config.d_in)),
-            c=jnp.full((config.n_paths,), 0.5),
-            V=std * jax.random.normal(k2, (config.n_teachers, config.d_out, units)),
+        std = weight_std(self.init_scale, d_in)
+        units = self.n_paths * d_out
+        return MultiHeadStudent(
+            W=std * jax.random.normal(k1, (self.n_paths, d_out, d_in)),
+            c=jnp.full((self.n_paths,), 0.5),
+            V=std * jax.random.normal(k2, (n_teachers, d_out, units)),
         )
-
-
 
 
 @analytic_fisher.register

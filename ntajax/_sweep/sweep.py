@@ -1,13 +1,15 @@
-"""Sweeps: a base config plus named axes, run as chunks of one compiled ``vmap`` program.
+"""Sweeps: a base simulation plus named axes, run as chunks of one compiled ``vmap`` program.
 
-A :class:`Sweep` is a base :class:`~ntajax.Config`, an ordered tuple of :class:`Axis`
+A :class:`Sweep` is a base :class:`~ntajax.Simulation`, an ordered tuple of :class:`Axis`
 objects and a seed count. Its points are the Cartesian product of the axes (axes named in
-``zipped`` groups advance together). Every axis sets traced config fields, so all points
-of a sweep share one compiled program: the points of a chunk are stacked into one config
-whose traced leaves have a leading point axis, and ``jit(vmap(run + summarise))`` runs
-them. Per run only summary metrics are kept, so memory does not grow with the time axis.
+``zipped`` groups advance together). Every axis sets traced leaves of the simulation, addressed
+by path (``"student.tau_c"``, ``"curriculum.block_length"``, ``"engine.penalty.lambda_ewc"``, or
+the leaf's unique last name such as ``"tau_c"``), so all points of a sweep share one compiled
+program: the points of a chunk are stacked into one simulation whose traced leaves have a
+leading point axis, and ``jit(vmap(run + summarise))`` runs them. Per run only summary metrics
+are kept, so memory does not grow with the time axis.
 
-Axes are applied in order, and each one sees the field values set by the axes before it
+Axes are applied in order, and each one sees the values set by the axes before it
 (``BlockOverTauW`` after a ``tau_w`` axis uses that point's τ_w).
 """
 
@@ -28,8 +30,9 @@ from jaxtyping import Array, Float, Int
 
 from .._curricula.clock import count_blocks
 from .._compile import COMPILER_OPTIONS
-from .._config import TRACED_FIELDS, Config
 from .._run import make_teachers, seed_keys, simulate
+from .._simulation import Simulation
+from .._students.linear import Gated
 from .._summary import summarise_one
 from ..metrics import total_alignment
 
@@ -50,7 +53,8 @@ class Axis(abc.ABC):
 
     @abc.abstractmethod
     def fields(self, value: float, current: dict[str, float]) -> dict[str, float]:
-        """Traced-field updates for one value, given the point's fields so far."""
+        """Updates of traced leaves (by path or unique short name) for one value, given the
+        point's values so far (by full path)."""
 
     def describe(self) -> dict:
         return {"type": type(self).__name__, "name": self.name, "values": [float(v) for v in self.values]}
@@ -58,18 +62,20 @@ class Axis(abc.ABC):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FieldAxis(Axis):
-    """Sweep one traced config field directly, e.g. ``FieldAxis(name="tau_c", values=(0.02, 0.05))``."""
+    """Sweep one traced leaf directly: ``FieldAxis(name="tau_c", values=(0.02, 0.05))``.
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.name not in TRACED_FIELDS:
-            raise ValueError(
-                f"sweep axis {self.name!r} is not a traced config field; sweepable fields: {', '.join(TRACED_FIELDS)}, "
-                f"or a derived axis: {', '.join(DERIVED_AXES)}."
-            )
+    ``path`` is the leaf's path in the simulation (e.g. ``"student.tau_c"``); by default the
+    axis ``name``, resolved against the base simulation (a unique last name such as ``"tau_c"``
+    works). The axis is labelled ``name`` in the results.
+    """
+
+    path: str | None = None
 
     def fields(self, value, current):
-        return {self.name: float(value)}
+        return {self.path or self.name: float(value)}
+
+    def describe(self) -> dict:
+        return super().describe() | {"path": self.path or self.name}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -79,7 +85,7 @@ class TauRatio(Axis):
     name: str = "tau_ratio"
 
     def fields(self, value, current):
-        return {"tau_c": current["tau_w"] / float(value)}
+        return {"student.tau_c": current["student.tau_w"] / float(value)}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -89,7 +95,7 @@ class BlockOverTauW(Axis):
     name: str = "block_over_tau_w"
 
     def fields(self, value, current):
-        return {"block_length": float(value) * current["tau_w"]}
+        return {"curriculum.block_length": float(value) * current["student.tau_w"]}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -105,7 +111,8 @@ class OriginalLambda(Axis):
     norm_per_lambda: float = 25.0 / 3.0
 
     def fields(self, value, current):
-        return {"lambda_nonneg": self.nonneg_per_lambda * float(value), "lambda_norm": self.norm_per_lambda * float(value)}
+        return {"regulariser.lambda_nonneg": self.nonneg_per_lambda * float(value),
+                "regulariser.lambda_norm": self.norm_per_lambda * float(value)}
 
     def describe(self) -> dict:
         return super().describe() | {"nonneg_per_lambda": self.nonneg_per_lambda, "norm_per_lambda": self.norm_per_lambda}
@@ -115,7 +122,8 @@ DERIVED_AXES = {"tau_ratio": TauRatio, "block_over_tau_w": BlockOverTauW, "lambd
 
 
 def make_axis(name: str, values: Sequence[float], **options) -> Axis:
-    """An axis by name: a traced field, or one of the derived axes in :data:`DERIVED_AXES`."""
+    """An axis by name: a traced leaf (path or unique short name), or one of the derived axes in
+    :data:`DERIVED_AXES`."""
     values = tuple(float(v) for v in values)
     if name in DERIVED_AXES:
         return DERIVED_AXES[name](name=name, values=values, **options)
@@ -124,10 +132,10 @@ def make_axis(name: str, values: Sequence[float], **options) -> Axis:
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-    """A base config, named axes and a seed count.
+    """A base simulation, named axes and a seed count.
 
     Args:
-        base: the config every point starts from (its ``n_seeds`` is replaced).
+        base: the simulation every point starts from (its ``n_seeds`` is replaced).
         axes: the axes, applied in order.
         n_seeds: seeds per point; all points use the same seed keys (common random numbers).
         zipped: groups of axis names whose values advance together (equal lengths).
@@ -141,7 +149,7 @@ class Sweep:
             "gates"), decimated to every ``trace_every``-th recorded point.
     """
 
-    base: Config
+    base: Simulation
     axes: tuple[Axis, ...]
     n_seeds: int = 10
     zipped: tuple[tuple[str, ...], ...] = ()
@@ -170,11 +178,14 @@ class Sweep:
             raise ValueError(f"trace_every={self.trace_every} must be a positive integer.")
         if self.n_blocks_total is not None and self.n_blocks_total < 1:
             raise ValueError(f"n_blocks_total={self.n_blocks_total} must be a positive number of blocks or None.")
+        for axis in self.axes:  # every field an axis names must exist in the simulation
+            if isinstance(axis, FieldAxis):
+                self.base.resolve_path(axis.path or axis.name)
         # Validate every point now: a bad value is rejected before anything runs.
         for point in self._point_fields:
             self.base.check_point(point)
         if self.n_blocks_total is not None:
-            spacing = self.base.save_every * self.base.dt
+            spacing = self.base.save_every * self.base.grid.dt
             for t_end in self.end_times():
                 if abs(t_end / spacing - round(t_end / spacing)) > 1e-6 * max(1.0, t_end / spacing):
                     raise ValueError(
@@ -214,37 +225,38 @@ class Sweep:
         return [dict(itertools.chain.from_iterable(d.items() for d in combo)) for combo in itertools.product(*factors)]
 
     def point_fields(self) -> list[dict[str, float]]:
-        """Every traced field's value at every point (axes applied in order)."""
+        """Every traced leaf's value (by full path) at every point (axes applied in order)."""
         return [dict(p) for p in self._point_fields]
 
     @functools.cached_property
     def _point_fields(self) -> tuple[dict[str, float], ...]:
-        base_values = {name: float(getattr(self.base, name)) for name in TRACED_FIELDS}
+        base_values = {path: float(self.base.get(path)) for path in self.base.traced_paths()}
+        resolve = functools.cache(self.base.resolve_path)
         out = []
         for values in self.axis_values():
             current = dict(base_values)
             for axis in self.axes:
-                current.update(axis.fields(values[axis.name], current))
+                current.update({resolve(k): v for k, v in axis.fields(values[axis.name], current).items()})
             out.append(current)
         return tuple(out)
 
     def end_times(self) -> list[float]:
         """The time at which each point is read: t_total, or N·τ_B under ``n_blocks_total``."""
         if self.n_blocks_total is None:
-            return [self.base.t_total] * self.n_points
-        return [self.n_blocks_total * p.get("block_length", float(self.base.block_length)) for p in self.point_fields()]
+            return [self.base.grid.t_total] * self.n_points
+        return [self.n_blocks_total * p["curriculum.block_length"] for p in self._point_fields]
 
     @functools.cached_property
-    def config(self) -> Config:
-        """The static config shared by every point: this sweep's seed count, a span covering
+    def config(self) -> Simulation:
+        """The static simulation shared by every point: this sweep's seed count, a span covering
         the longest point, and a block count covering every point (computed once)."""
         base = self.base
         if self.n_blocks_total is not None:
-            spacing = base.save_every * base.dt
+            spacing = base.save_every * base.grid.dt
             n_intervals = max(1, math.ceil(max(self.end_times()) / spacing - 1e-6))
-            base = base.replace(t_total=n_intervals * spacing, n_save=n_intervals + 1)
-        n_blocks = max(count_blocks(base.t_total, p["block_length"]) for p in self._point_fields)
-        return base.replace(n_seeds=self.n_seeds, n_blocks=n_blocks)
+            base = base.replace(grid=base.grid.replace(t_total=n_intervals * spacing, n_save=n_intervals + 1))
+        n_blocks = max(count_blocks(base.grid.t_total, p["curriculum.block_length"]) for p in self._point_fields)
+        return base.replace(n_seeds=self.n_seeds, recording=base.recording.replace(n_blocks=n_blocks))
 
     def describe(self) -> dict:
         """Everything that determines the results, for provenance and resume checks."""
@@ -309,7 +321,7 @@ class RunSummary(eqx.Module):
     assignment: Int[Array, " M"]
 
 
-def summarise_run(config: Config, trajectory, t_end=None) -> RunSummary:
+def summarise_run(config: Simulation, trajectory, t_end=None) -> RunSummary:
     """Reduce one seed's trajectory to a :class:`RunSummary` (traceable, vmappable), read at
     ``t_end`` (default t_total)."""
     summary = summarise_one(config, trajectory, t_end=t_end)
@@ -321,7 +333,7 @@ def summarise_run(config: Config, trajectory, t_end=None) -> RunSummary:
     matched = jnp.sum(jnp.where(matched_mask, similarity, 0.0)) / n_teachers
     n_mismatched = max(n_teachers * n_paths - n_teachers, 1)
     mismatched = jnp.sum(jnp.where(matched_mask, 0.0, jnp.abs(similarity))) / n_mismatched
-    if config.student == "gated":
+    if isinstance(config.student, Gated):
         gates = trajectory.gates[last]
         # the task of the block that the read-out record closes
         task_record = -1 if t_end is None else jnp.maximum(last - 1, 0)
@@ -353,8 +365,8 @@ def summarise_run(config: Config, trajectory, t_end=None) -> RunSummary:
 
 @eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)
-def run_points(config: Config, key, teachers, t_end=None, traces: tuple[str, ...] = (), trace_every: int = 1):
-    """Run a stacked config (traced leaves with a leading point axis) for all seeds.
+def run_points(config: Simulation, key, teachers, t_end=None, traces: tuple[str, ...] = (), trace_every: int = 1):
+    """Run a stacked simulation (traced leaves with a leading point axis) for all seeds.
 
     Args:
         t_end: optional (points,) read-out times (fixed-number-of-blocks sweeps).
@@ -378,10 +390,12 @@ def run_points(config: Config, key, teachers, t_end=None, traces: tuple[str, ...
     return jax.vmap(one_point, in_axes=(in_axes, None if t_end is None else 0))(config, t_end)
 
 
-def stack_points(config: Config, points: list[dict[str, float]]) -> Config:
-    """``config`` with every traced field replaced by an array over ``points`` (leading axis)."""
-    values = {name: jnp.asarray([p.get(name, float(getattr(config, name))) for p in points], jnp.float32) for name in TRACED_FIELDS}
-    return eqx.tree_at(lambda c: [getattr(c, n) for n in TRACED_FIELDS], config, [values[n] for n in TRACED_FIELDS])
+def stack_points(config: Simulation, points: list[dict[str, float]]) -> Simulation:
+    """``config`` with every traced leaf replaced by an array over ``points`` (leading axis);
+    ``points`` map full paths to values (missing paths keep the base value)."""
+    paths = config.traced_paths()
+    values = [jnp.asarray([p.get(path, float(config.get(path))) for p in points], jnp.float32) for path in paths]
+    return eqx.tree_at(lambda c: [c.get(path) for path in paths], config, values)
 
 
 def sweep_teachers(sweep: Sweep):

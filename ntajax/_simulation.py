@@ -1,0 +1,325 @@
+"""The simulation: the objects that define one NTA run, each carrying its own parameters.
+
+A :class:`Simulation` composes
+
+* the task shape (``d_in``, ``d_out``, ``n_teachers``) and the teacher set (MODEL §3);
+* the student model with its architecture, time constants and initial scale (§2, §5.1, §5.3);
+* the curriculum with its block length (§6);
+* the regulariser with its coefficients (§4.2);
+* the gradient mode with its batch size (§5.2);
+* the engine with its own options (e.g. a continual-learning penalty, §9);
+* the time grid and what to record (§5.5);
+* the number of seeds and the floating-point precision.
+
+Every hyperparameter a sweep may vary is a float array leaf of one of these objects and is
+addressed by its path, e.g. ``"student.tau_c"``, ``"curriculum.block_length"`` or
+``"regulariser.lambda_norm"`` (:meth:`Simulation.traced_paths`). Changing one never
+recompiles, and a stack of simulations that differ only in such leaves runs as one ``vmap``.
+Everything else is static structure: changing it compiles a new program.
+
+Each object checks its own fields at construction; the checks that involve two objects (time
+constants against ``dt``, block length against ``dt`` and the block count, the curriculum's
+teachers against the teacher set, what the engine supports) are made here, once.
+"""
+
+import dataclasses
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._curricula import clock
+from ._curricula.curriculum import Blocked, Curriculum, Interleaved
+from ._engines.base import Engine
+from ._engines.euler import EulerScan
+from ._gradient import GradientMode, SampledGradient
+from ._losses import Regulariser
+from ._parameters import check_size, concrete, scalar_fields
+from ._recording import Recording
+from ._students.base import StudentModel
+from ._students.linear import Gated
+from ._teachers.sets import OrthogonalTeachers, TeacherSet
+from ._time_grid import TimeGrid
+from ._warnings import warn_at_caller
+
+_COMPONENTS = {
+    "student": (StudentModel, "a student model such as ntajax.Gated(tau_w=1.3, tau_c=0.03)"),
+    "teachers": (TeacherSet, "a teacher set such as ntajax.OrthogonalTeachers()"),
+    "curriculum": (Curriculum, "a curriculum such as ntajax.Blocked(block_length=1.0)"),
+    "regulariser": (Regulariser, "ntajax.Regulariser(lambda_norm=..., lambda_nonneg=...)"),
+    "gradient": (GradientMode, "ntajax.SampledGradient(batch_size=200) or ntajax.ExpectedGradient()"),
+    "engine": (Engine, "an engine such as ntajax.EulerScan() or ntajax.SubspaceScan()"),
+    "grid": (TimeGrid, "ntajax.TimeGrid(dt=..., t_total=..., n_save=...)"),
+    "recording": (Recording, "ntajax.Recording(weights=..., weights_every=...)"),
+}
+
+
+class Simulation(eqx.Module):
+    """Everything that defines one NTA simulation except the random key.
+
+    Args:
+        d_in, d_out: input and output dimension (static).
+        n_teachers: M, base teachers (static).
+        student: the student model, e.g. :class:`ntajax.Gated` (default ``Gated()``).
+        teachers: the teacher set (static; default rotated orthogonal teachers, s = 1/√d_in).
+        curriculum: the curriculum (default ``Blocked()``: every base teacher in turn, τ_B = 1).
+        regulariser: the clean regulariser (default: none).
+        gradient: :class:`ntajax.SampledGradient` (default, B = 200) or
+            :class:`ntajax.ExpectedGradient` (static).
+        engine: the integrator (default :class:`ntajax.EulerScan`).
+        grid: the time grid (static; default dt = 1e-3, t_total = 20, 1001 records).
+        recording: what to record besides the standard records (static).
+        n_seeds: seeds run side by side by :func:`ntajax.run` (static).
+        dtype: ``"float32"`` (default) or ``"float64"``; float64 runs inside
+            ``jax.enable_x64(True)`` (scoped to the call, no global state), with every traced
+            leaf, the teachers and the initial state cast to it (MODEL §5.2, precision).
+    """
+
+    d_in: int = eqx.field(static=True, default=20)
+    d_out: int = eqx.field(static=True, default=10)
+    n_teachers: int = eqx.field(static=True, default=2)
+    student: StudentModel = eqx.field(default_factory=Gated)
+    teachers: TeacherSet = eqx.field(static=True, default_factory=OrthogonalTeachers)
+    curriculum: Curriculum = eqx.field(default_factory=Blocked)
+    regulariser: Regulariser = eqx.field(default_factory=Regulariser)
+    gradient: GradientMode = eqx.field(static=True, default_factory=SampledGradient)
+    engine: Engine = eqx.field(default_factory=EulerScan)
+    grid: TimeGrid = eqx.field(static=True, default_factory=TimeGrid)
+    recording: Recording = eqx.field(static=True, default_factory=Recording)
+    n_seeds: int = eqx.field(static=True, default=10)
+    dtype: str = eqx.field(static=True, default="float32")
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def n_steps(self) -> int:
+        """Number of Euler steps, round(t_total/dt)."""
+        return self.grid.n_steps
+
+    @property
+    def save_every(self) -> int:
+        """Steps between two recorded points."""
+        return self.grid.save_every
+
+    @property
+    def save_times(self) -> np.ndarray:
+        """Recorded times, shape (n_save,)."""
+        return self.grid.save_times
+
+    @property
+    def weight_save_times(self) -> np.ndarray:
+        """Times at which full weights are recorded (when ``recording.weights``)."""
+        return self.grid.save_times[:: self.recording.weights_every]
+
+    @property
+    def float_dtype(self):
+        """The floating-point dtype of the simulation (``jnp.float32`` or ``jnp.float64``)."""
+        return jnp.float64 if self.dtype == "float64" else jnp.float32
+
+    @property
+    def schedule(self) -> Curriculum:
+        """The curriculum with its defaults filled in (``Blocked()`` cycles the base teachers)."""
+        return self.curriculum.resolve(self.n_teachers)
+
+    @property
+    def n_targets(self) -> int:
+        """Base teachers plus composites, M + M_c."""
+        return self.n_teachers + self.teachers.n_composites(self.n_teachers)
+
+    @property
+    def block_count(self) -> int:
+        """Length of per-block outputs: ``recording.n_blocks`` or ⌈t_total/τ_B⌉."""
+        if self.recording.n_blocks is not None:
+            return self.recording.n_blocks
+        value = concrete(self.curriculum.block_length)
+        if value is None:
+            raise ValueError("curriculum.block_length is traced and recording.n_blocks is not set: set it explicitly.")
+        return clock.count_blocks(self.grid.t_total, value)
+
+    def cast(self) -> "Simulation":
+        """This simulation with its traced float leaves in :attr:`float_dtype` (call under
+        ``jax.enable_x64`` for float64)."""
+        dtype = self.float_dtype
+        return jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, self)
+
+    def with_block_count(self) -> "Simulation":
+        """This simulation with ``recording.n_blocks`` filled in, so it can be traced."""
+        if self.recording.n_blocks is not None:
+            return self
+        return self.replace(recording=self.recording.replace(n_blocks=self.block_count))
+
+    # ------------------------------------------------------------------ changing fields
+    def replace(self, **changes) -> "Simulation":
+        """A copy with some top-level fields changed (re-validated), e.g. ``student=Gated(...)``;
+        use :meth:`set` for a single hyperparameter."""
+        return dataclasses.replace(self, **changes)
+
+    def traced_paths(self) -> tuple[str, ...]:
+        """The dotted paths of every scalar float leaf, e.g. ``"student.tau_c"``: what a sweep
+        axis or :meth:`set` can address."""
+        leaves, _ = jax.tree_util.tree_flatten_with_path(self)
+        return tuple(_dotted(path) for path, leaf in leaves if eqx.is_inexact_array(leaf) and jnp.ndim(leaf) == 0)
+
+    def resolve_path(self, name: str) -> str:
+        """The full path of a traced leaf given its path or its unique last component
+        (``"tau_c"`` → ``"student.tau_c"``, as the command line's ``--set`` uses)."""
+        paths = self.traced_paths()
+        if name in paths:
+            return name
+        matches = [p for p in paths if p.rsplit(".", 1)[-1] == name]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ValueError(f"{name!r} is ambiguous: it names {matches}; give the full path.")
+        raise ValueError(f"{name!r} is not a traced parameter of this simulation; traced paths: {', '.join(paths)}.")
+
+    def get(self, path: str):
+        """The leaf at a dotted path."""
+        return _getter(path)(self)
+
+    def set(self, values: dict[str, float], *, check: bool = True) -> "Simulation":
+        """A copy with traced leaves changed by path, ``{"student.tau_c": 0.05}`` (short names
+        as in :meth:`resolve_path` work too). Values are validated like a new simulation's
+        (``check=False`` skips that, e.g. for points a sweep already checked)."""
+        resolved = {self.resolve_path(name): value for name, value in values.items()}
+        if check:
+            self.check_point(resolved)
+        out = self
+        for path, value in resolved.items():
+            old = self.get(path)
+            out = eqx.tree_at(_getter(path), out, jnp.asarray(value, dtype=jnp.result_type(old)))
+        return out
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict:
+        """JSON-ready description of every field, nested by object (traced values as floats)."""
+        return describe(self)
+
+    # ------------------------------------------------------------------ validation
+    def __check_init__(self):
+        for name in ("d_in", "d_out", "n_teachers", "n_seeds"):
+            check_size("Simulation", name, getattr(self, name))
+        for name, (kind, example) in _COMPONENTS.items():
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                raise TypeError(f"Simulation: {name}={value!r} is a {type(value).__name__}; pass {example}.")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"Simulation: dtype={self.dtype!r} must be 'float32' or 'float64'.")
+        self.teachers.validate(n_teachers=self.n_teachers, d_out=self.d_out, d_in=self.d_in)
+        if (self.grid.n_save - 1) % self.recording.weights_every:
+            raise ValueError(
+                f"Recording: weights_every={self.recording.weights_every} must divide n_save − 1 = {self.grid.n_save - 1}."
+            )
+        self._check_structure()
+        self._check_values(self._concrete_values())
+
+    def _concrete_values(self) -> dict[str, float | None]:
+        return {path: concrete(self.get(path)) for path in self.traced_paths()}
+
+    def check_point(self, values: dict[str, float]) -> None:
+        """Check traced values given by full path (e.g. one sweep point) as constructing the
+        changed simulation would, without building it."""
+        values = {path: float(v) for path, v in values.items()}
+        by_owner: dict[str, dict[str, float]] = {}
+        for path, value in values.items():
+            owner, _, leaf = path.rpartition(".")
+            by_owner.setdefault(owner, {})[leaf] = value
+        for owner, changes in by_owner.items():
+            component = self.get(owner) if owner else self
+            check = getattr(component, "check_values", None)
+            if check is not None:
+                check(scalar_fields(component) | changes)
+        self._check_values(self._concrete_values() | values)
+
+    def _check_values(self, values: dict[str, float | None]) -> None:
+        """The checks across objects on concrete values by path (None: traced, skipped)."""
+        dt = self.grid.dt
+        block_length = values.get("curriculum.block_length")
+        if block_length is not None and block_length < dt * (1 - 1e-6):
+            raise ValueError(
+                f"curriculum.block_length={block_length:.7g} is shorter than one step dt={dt}; use block_length ≥ dt."
+            )
+        if self.recording.n_blocks is not None and block_length is not None:
+            needed = clock.count_blocks(self.grid.t_total, block_length)
+            if needed > self.recording.n_blocks:
+                raise ValueError(
+                    f"recording.n_blocks={self.recording.n_blocks} is smaller than the ⌈t_total/block_length⌉ = {needed} "
+                    "blocks this simulation runs; raise n_blocks or leave it as None."
+                )
+        for name in self.student.time_constant_names:
+            tau = values.get(f"student.{name}")
+            if tau is None:
+                continue
+            ratio = dt / tau
+            if ratio > 2.0 * (1 + 1e-6):  # float32 storage of τ may round the ratio up
+                raise ValueError(
+                    f"grid.dt={dt} is too large for student.{name}={tau:.6g}: dt/{name} = {ratio:.3g} > 2 makes the "
+                    f"Euler step unstable. Use dt ≤ {tau / 2:.3g} (≤ {tau / 10:.3g} for gradient flow)."
+                )
+            if ratio >= 0.5 * (1 - 1e-6):
+                warn_at_caller(
+                    f"dt/{name} = {ratio:.3g} ≥ 0.5: this is outside the gradient-flow regime (MODEL §5.2); "
+                    "cross-check with a smaller dt or ntajax.Diffrax()."
+                )
+        self.engine.check_values(self, values)
+
+    def _check_structure(self):
+        schedule = self.schedule
+        if schedule.max_teacher_index >= self.n_targets:
+            raise ValueError(
+                f"The curriculum uses teacher index {schedule.max_teacher_index} but only {self.n_targets} teachers "
+                f"exist ({self.n_teachers} base + {self.n_targets - self.n_teachers} composites); "
+                "set teachers=OrthogonalTeachers(composites='additive') or similar."
+            )
+        engine = self.engine
+        if self.gradient.is_sampled and not engine.supports_sampled:
+            raise ValueError(f"engine={type(engine).__name__}() integrates the expected-gradient flow: "
+                             "set gradient=ntajax.ExpectedGradient().")
+        if schedule.is_stochastic and not engine.supports_stochastic_curriculum:
+            raise ValueError(f"engine={type(engine).__name__}() needs a deterministic curriculum; "
+                             "Interleaved(per='step') is random.")
+        if isinstance(schedule, Interleaved) and schedule.per == "sample" and self.gradient.is_sampled:
+            raise ValueError(
+                "Interleaved(per='sample') is defined for gradient=ExpectedGradient() only; "
+                "use Interleaved(per='step') with sampled gradients."
+            )
+        engine.check(self)
+
+
+def _dotted(path) -> str:
+    return ".".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
+
+
+def _getter(path: str):
+    names = path.split(".") if path else []
+
+    def get(obj):
+        for name in names:
+            obj = getattr(obj, name)
+        return obj
+
+    return get
+
+
+def describe(obj):
+    """A JSON-ready description of a simulation or any of its objects (the one serialiser of
+    configs, stores and fingerprints): modules as ``{"type": ..., field: ...}``, arrays as
+    numbers or nested lists, tuples as lists."""
+    if isinstance(obj, eqx.Module):
+        out = {"type": type(obj).__name__}
+        for f in dataclasses.fields(obj):
+            if f.name.startswith("_"):
+                continue
+            out[f.name] = describe(getattr(obj, f.name))
+        return out
+    if isinstance(obj, (jax.Array, np.ndarray, np.generic)):
+        arr = np.asarray(obj)
+        return arr.item() if arr.ndim == 0 else arr.tolist()
+    if isinstance(obj, (tuple, list)):
+        return [describe(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): describe(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)
+    return obj
