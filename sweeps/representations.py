@@ -11,7 +11,7 @@ random numbers across the variants of a store; full weights recorded at every bl
   0.06, τ_W2 = 0.01, λ_nonneg = λ_norm = 0.2 with k = 2 on vec W2; sampled B = 200, **dt = 0.01,
   dt/τ_W2 = 1, outside the gradient-flow regime, as in the paper** — its gradient flow does not
   specialise, see sweeps/fc.py), t_tot = 30, τ_B = 1.
-* ``multihead`` — the multi-head student of :mod:`ntajax._multihead` (d_in 20, H = d_out = 10,
+* ``multihead`` — the multi-head student of :mod:`ntajax._engines.multi_head` (d_in 20, H = d_out = 10,
   M = P = 2, hidden 20, two heads of 10 outputs), τ_w = 0.3 for both layers, τ_B = 2, t_tot = 40,
   in the three output modes (gated, orthogonal, parallel) × with NTA gating (τ_c = 0.03, the Fig. 2
   regulariser λ_nonneg = 1/11, λ_norm = 10/11, k = 1) or without (gates held at 1). Sampled B = 200,
@@ -35,11 +35,14 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ntajax import Config, NtajaxWarning, Variant
+from ntajax import (
+    Blocked, ExpectedGradient, MultiHead, NtajaxWarning, PerNeuron, Recording, Regulariser, SampledGradient, Simulation,
+    TimeGrid, TwoLayer, Variant,
+)
 from ntajax._engines.continual import FrozenGates, LearnedGates
 from ntajax._presets.experiment import run_variants
 from ntajax._cli.figure import FigureContext
-from ntajax._engines.multi_head import OUTPUT_MODES, MultiHeadScan
+from ntajax._engines.multi_head import GatedOutputs, MultiHeadScan, OrthogonalOutputs, ParallelOutputs
 from ntajax._analysis.representations import hidden_geometry, hidden_map, last_block_ends, task_variances
 from ntajax._store.dataset import provenance
 from ntajax.metrics._representations import (
@@ -59,25 +62,29 @@ FTV_BINS = np.linspace(-1.0, 1.0, 21)
 K_MAX = 6
 N_PROBE = 1000
 GATINGS = {"NTA gating": LearnedGates(), "no gating": FrozenGates(1.0)}
+OUTPUT_MODES = (GatedOutputs(), OrthogonalOutputs(), ParallelOutputs())  # stored under their ``name``
+SAMPLED = SampledGradient(batch_size=200)
+EXPECTED = ExpectedGradient()
 
 
 def settings(ctx: FigureContext) -> dict:
     return ctx.pick(
-        dict(n_seeds=10, t_per_neuron=30.0, t_fc=30.0, t_multihead=40.0, fc_gradient="sampled", mh_gradient="sampled",
+        dict(n_seeds=10, t_per_neuron=30.0, t_fc=30.0, t_multihead=40.0, fc_gradient=SAMPLED, mh_gradient=SAMPLED,
              mh_block=2.0),
-        dict(n_seeds=3, t_per_neuron=30.0, t_fc=30.0, t_multihead=40.0, fc_gradient="sampled", mh_gradient="expected",
+        dict(n_seeds=3, t_per_neuron=30.0, t_fc=30.0, t_multihead=40.0, fc_gradient=SAMPLED, mh_gradient=EXPECTED,
              mh_block=2.0),
-        dict(n_seeds=2, t_per_neuron=3.0, t_fc=2.0, t_multihead=4.0, fc_gradient="expected", mh_gradient="expected",
+        dict(n_seeds=2, t_per_neuron=3.0, t_fc=2.0, t_multihead=4.0, fc_gradient=EXPECTED, mh_gradient=EXPECTED,
              mh_block=1.0),
     )
 
 
 def per_neuron_variants(s: dict) -> dict[str, Variant]:
     t = s["t_per_neuron"]
-    base = Config(d_in=20, d_out=6, n_teachers=3, n_paths=3, student="per_neuron", dt=1e-3, t_total=t, n_save=int(10 * t) + 1,
-                  n_seeds=s["n_seeds"], gradient="expected", tau_w=0.2, tau_c=0.005, norm_order=2, block_length=1.0,
-                  record_weights=True, weights_every=10)
-    flexible = base.replace(lambda_nonneg=PER_NEURON_LAMBDA, lambda_norm=PER_NEURON_LAMBDA)
+    base = Simulation(d_in=20, d_out=6, n_teachers=3, n_seeds=s["n_seeds"], student=PerNeuron(n_paths=3, tau_w=0.2, tau_c=0.005),
+                      curriculum=Blocked(block_length=1.0), regulariser=Regulariser(norm_order=2), gradient=EXPECTED,
+                      grid=TimeGrid(dt=1e-3, t_total=t, n_save=int(10 * t) + 1),
+                      recording=Recording(weights=True, weights_every=10))
+    flexible = base.replace(regulariser=Regulariser(lambda_nonneg=PER_NEURON_LAMBDA, lambda_norm=PER_NEURON_LAMBDA, norm_order=2))
     return {"flexible": Variant(flexible), "forgetful": Variant(base)}
 
 
@@ -89,35 +96,38 @@ def fc_variants(s: dict) -> dict[str, Variant]:
 
 def _fc_variants(s: dict) -> dict[str, Variant]:
     t = s["t_fc"]
-    base = Config(d_in=20, d_out=10, n_teachers=2, n_paths=2, student="two_layer", dt=0.01, t_total=t, n_save=int(10 * t) + 1,
-                  batch_size=200, n_seeds=s["n_seeds"], gradient=s["fc_gradient"], tau_w1=0.06, tau_w2=0.01, norm_order=2,
-                  block_length=1.0, record_weights=True, weights_every=10)
-    return {"flexible": Variant(base.replace(lambda_nonneg=FC_LAMBDA, lambda_norm=FC_LAMBDA)), "forgetful": Variant(base)}
+    base = Simulation(d_in=20, d_out=10, n_teachers=2, n_seeds=s["n_seeds"], student=TwoLayer(n_paths=2, tau_w1=0.06, tau_w2=0.01),
+                      curriculum=Blocked(block_length=1.0), regulariser=Regulariser(norm_order=2), gradient=s["fc_gradient"],
+                      grid=TimeGrid(dt=0.01, t_total=t, n_save=int(10 * t) + 1),
+                      recording=Recording(weights=True, weights_every=10))
+    flexible = base.replace(regulariser=Regulariser(lambda_nonneg=FC_LAMBDA, lambda_norm=FC_LAMBDA, norm_order=2))
+    return {"flexible": Variant(flexible), "forgetful": Variant(base)}
 
 
 def multihead_variants(s: dict) -> dict[str, Variant]:
     t, block = s["t_multihead"], s["mh_block"]
     out = {}
-    for mode_name, mode in OUTPUT_MODES.items():
+    for mode in OUTPUT_MODES:
         for gating_name, gates in GATINGS.items():
-            config = Config(
-                d_in=20, d_out=10, n_teachers=2, n_paths=2, student="multi_head", dt=1e-3, t_total=t,
-                n_save=int(round(t / (block / 10))) + 1, batch_size=200, n_seeds=s["n_seeds"], gradient=s["mh_gradient"],
-                tau_w=0.3, tau_c=0.03, lambda_nonneg=1 / 11, lambda_norm=10 / 11, norm_order=1, block_length=block,
-                record_weights=True, weights_every=10, engine=MultiHeadScan(outputs=mode, gates=gates),
+            config = Simulation(
+                d_in=20, d_out=10, n_teachers=2, n_seeds=s["n_seeds"], student=MultiHead(n_paths=2, tau_w=0.3, tau_c=0.03),
+                curriculum=Blocked(block_length=block),
+                regulariser=Regulariser(lambda_nonneg=1 / 11, lambda_norm=10 / 11, norm_order=1), gradient=s["mh_gradient"],
+                grid=TimeGrid(dt=1e-3, t_total=t, n_save=int(round(t / (block / 10))) + 1),
+                recording=Recording(weights=True, weights_every=10), engine=MultiHeadScan(outputs=mode, gates=gates),
             )
-            out[f"{mode_name}|{gating_name}"] = Variant(config)
+            out[f"{mode.name}|{gating_name}"] = Variant(config)
     return out
 
 
-def _task_states(config: Config, trajectory, seed: int, parallel: bool = False) -> list:
+def _task_states(config: Simulation, trajectory, seed: int, parallel: bool = False) -> list:
     """The student of ``seed`` at the end of the last block of every base task (or the final state)."""
     weights = trajectory.weights
     n_tasks = config.n_teachers
     if parallel:
         return [jax.tree.map(lambda x: x[seed, -1], weights)] * n_tasks
     schedule = config.schedule
-    index = last_block_ends(config.weight_save_times, float(config.block_length), config.t_total,
+    index = last_block_ends(config.weight_save_times, float(config.curriculum.block_length), config.grid.t_total,
                             lambda k: int(np.argmax(np.asarray(schedule.task_of_block(k, n_tasks)))), n_tasks)
     return [jax.tree.map(lambda x: x[seed, i], weights) for i in index]
 
@@ -171,19 +181,20 @@ def _ftv_dataset(results: dict, key) -> xr.Dataset:
 
 
 def _multihead_dataset(results: dict, key) -> xr.Dataset:
-    modes, gatings = list(OUTPUT_MODES), list(GATINGS)
+    modes, gatings = [m.name for m in OUTPUT_MODES], list(GATINGS)
     first = next(iter(results.values()))[0]
     n_seeds = first.n_seeds
     fields = ("separability", "separability_first_order", "f_ratio", "f_ratio_sampled", "overlap", "readout_overlap")
     values = {f: np.full((len(modes), len(gatings), n_seeds), np.nan) for f in fields}
     head_loss = np.full((len(modes), len(gatings), n_seeds, first.n_teachers), np.nan)
-    gates_end = np.full((len(modes), len(gatings), n_seeds, first.n_teachers, first.n_paths), np.nan)
-    ftv = np.full((len(modes), len(gatings), n_seeds, first.n_paths * first.d_out), np.nan)
-    for i, mode_name in enumerate(modes):
+    n_paths = first.student.n_paths
+    gates_end = np.full((len(modes), len(gatings), n_seeds, first.n_teachers, n_paths), np.nan)
+    ftv = np.full((len(modes), len(gatings), n_seeds, n_paths * first.d_out), np.nan)
+    for i, (mode, mode_name) in enumerate(zip(OUTPUT_MODES, modes)):
         for j, gating_name in enumerate(gatings):
             config, trajectory, _, teachers = results[f"{mode_name}|{gating_name}"]
             for s in range(n_seeds):
-                states = _task_states(config, trajectory, s, parallel=mode_name == "parallel")
+                states = _task_states(config, trajectory, s, parallel=isinstance(mode, ParallelOutputs))
                 geometry = hidden_geometry(jnp.stack([hidden_map(x) for x in states]), jax.random.fold_in(key, s), N_PROBE)
                 V = states[-1].V
                 geometry["readout_overlap"] = covariance_overlap(V[0].T @ V[0], V[1].T @ V[1])
@@ -199,7 +210,7 @@ def _multihead_dataset(results: dict, key) -> xr.Dataset:
         | {"head_loss": (dims + ("task",), head_loss), "gates": (dims + ("task", "path"), gates_end),
            "ftv": (dims + ("unit",), ftv)},
         coords={"mode": modes, "gating": gatings, "seed": np.arange(n_seeds), "task": np.arange(first.n_teachers),
-                "path": np.arange(first.n_paths)},
+                "path": np.arange(n_paths)},
     )
     ds["separability"].attrs["description"] = "held-out linear-classifier accuracy on the second-order features vec(h hᵀ)"
     ds["separability_first_order"].attrs["description"] = "the same on h itself (centred: at most 3/4 by symmetry)"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ntajax
-from ntajax._engines.continual import FrozenGates
+from ntajax._engines.continual import FrozenGates, LearnedGates
 from ntajax._students.fisher import analytic_fisher
 from ntajax._engines.multi_head import (
     GatedOutputs,
@@ -153,10 +153,10 @@ def test_output_modes_give_the_losses_and_gradients_their_definitions_say(mode, 
     teachers = jax.random.normal(k2, (2, 3, 5))
     x = jax.random.normal(k3, (64, 5))
     covariance = x.T @ x / 64
-    config = ntajax.Config(d_in=5, d_out=3, student="multi_head", tau_w=0.7, tau_c=0.2, gradient="sampled", t_total=0.1,
-                           teachers=ntajax.IIDTeachers(),
-                           n_save=2, n_seeds=1, engine=MultiHeadScan(outputs=mode))
-    frame = MultiHeadFrame(teachers=teachers, outputs=mode, gates=ntajax._continual.LearnedGates(), config=config)
+    config = ntajax.Simulation(d_in=5, d_out=3, student=ntajax.MultiHead(tau_w=0.7, tau_c=0.2),
+                               gradient=ntajax.SampledGradient(), grid=ntajax.TimeGrid(t_total=0.1, n_save=2),
+                               teachers=ntajax.IIDTeachers(), n_seeds=1, engine=MultiHeadScan(outputs=mode))
+    frame = MultiHeadFrame(teachers=teachers, outputs=mode, gates=LearnedGates(), config=config)
     for current in (0, 1):
         weights = jax.nn.one_hot(current, 2)
         direct = _direct_loss(mode, student, teachers, current, x)
@@ -187,8 +187,9 @@ def test_multihead_fisher_is_the_monte_carlo_expectation_of_the_score_outer_prod
 
 
 def test_multihead_scan_checks_its_student(key):
-    with pytest.raises(ValueError, match="multi_head"):
-        ntajax.run(ntajax.Config(gradient="expected", t_total=0.1, n_save=2, n_seeds=1, engine=MultiHeadScan()), key)
+    with pytest.raises(ValueError, match=r"student=ntajax\.MultiHead"):
+        ntajax.run(ntajax.Simulation(gradient=ntajax.ExpectedGradient(), grid=ntajax.TimeGrid(t_total=0.1, n_save=2),
+                                     n_seeds=1, engine=MultiHeadScan()), key)
 
 
 def test_last_block_ends_finds_the_last_block_of_every_task():
@@ -204,12 +205,14 @@ def test_orthogonal_outputs_with_nta_gates_separate_and_gated_outputs_without_ga
     """Turner & Barak's contrast in the linear NTA setting: trained to silence the other head,
     NTA gates give each task its own path; with only the current head trained and no gates, the
     hidden layer is shared."""
-    base = dict(student="multi_head", tau_w=0.3, tau_c=0.03, lambda_nonneg=1 / 11, lambda_norm=10 / 11, gradient="expected",
-                t_total=24.0, n_save=61, n_seeds=2, block_length=2.0, record_weights=True, weights_every=5)
+    base = dict(student=ntajax.MultiHead(tau_w=0.3, tau_c=0.03),
+                regulariser=ntajax.Regulariser(lambda_nonneg=1 / 11, lambda_norm=10 / 11),
+                gradient=ntajax.ExpectedGradient(), grid=ntajax.TimeGrid(t_total=24.0, n_save=61), n_seeds=2,
+                curriculum=ntajax.Blocked(block_length=2.0), recording=ntajax.Recording(weights=True, weights_every=5))
     out = {}
     for name, engine in {"orthogonal": MultiHeadScan(outputs=OrthogonalOutputs()),
                          "gated": MultiHeadScan(outputs=GatedOutputs(), gates=FrozenGates())}.items():
-        config = ntajax.Config(**base, engine=engine)
+        config = ntajax.Simulation(**base, engine=engine)
         tr = ntajax.run(config, key)
         idx = last_block_ends(config.weight_save_times, 2.0, 24.0, lambda k: k % 2, 2)
         geometry = [hidden_geometry(jnp.stack([jax.tree.map(lambda x: x[s, i], tr.weights).hidden_map() for i in idx]),

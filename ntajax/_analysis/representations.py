@@ -3,7 +3,7 @@
 The measures themselves are in :mod:`ntajax.metrics._representations`; this module reads them
 off students. "The network during task m" is the student at the end of the last complete block
 of task m (:func:`last_block_ends`), or a single state for every task when the tasks are trained
-at once (parallel outputs, :mod:`ntajax._multihead`).
+at once (parallel outputs, :mod:`ntajax._engines.multi_head`).
 
 * :func:`unit_maps` — the activity map a_u of every unit (gated rows; two-layer hidden units
   weighted by their output weights ‖W2[:, k]‖; the gated hidden layer of the multi-head student).

@@ -83,9 +83,6 @@ class ParallelOutputs(OutputMode):
         return teachers[:n_heads], jnp.ones((n_heads,), teachers.dtype)
 
 
-OUTPUT_MODES: dict[str, OutputMode] = {m.name: m for m in (GatedOutputs(), OrthogonalOutputs(), ParallelOutputs())}
-
-
 def mode_loss(mode: OutputMode, student: MultiHeadStudent, weights, teachers, input_covariance=None) -> Float[Array, ""]:
     """½ Σ_m mask_m tr(E_m Σ̂ E_mᵀ) with E_m = target_m − V_m A (Σ̂ = I when ``None``)."""
     targets, mask = mode.targets(weights, teachers, student.V.shape[0])
@@ -104,7 +101,7 @@ class MultiHeadFrame(Frame):
     Attributes:
         teachers: (M, d_out, d_in) base teachers (no composites).
         outputs: the :class:`OutputMode`.
-        gates: a :class:`~ntajax._continual.GatePolicy` (learned, frozen or oracle).
+        gates: a :class:`~ntajax.GatePolicy` (learned, frozen or oracle).
         config: the run's simulation (the gate policy prepares the initial gates from it).
     """
 
@@ -173,7 +170,10 @@ class MultiHeadScan(EulerScan):
 
     def check(self, simulation):
         if not isinstance(simulation.student, MultiHead):
-            raise ValueError(f"MultiHeadScan trains the MultiHead student, not {type(simulation.student).__name__}.")
+            raise ValueError(
+                f"MultiHeadScan trains the multi-head student, not student={type(simulation.student).__name__}(...): "
+                "set student=ntajax.MultiHead(n_paths=..., tau_w=..., tau_c=...)."
+            )
         if simulation.n_targets != simulation.n_teachers:
             raise ValueError(
                 f"MultiHeadScan has one head per base teacher and no composites; got {simulation.n_targets} targets for "

@@ -1,4 +1,4 @@
-"""The multi-head linear student (see :mod:`ntajax._multihead` for output modes and the engine).
+"""The multi-head linear student (see :mod:`ntajax._engines.multi_head` for output modes and the engine).
 
     h(x) = [c_1 W_1 x; …; c_P W_P x] ∈ R^{P·H},     ŷ_m(x) = V_m h(x),   m = 0 … M − 1,
 
@@ -78,10 +78,6 @@ class MultiHead(_PathModel):
     tau_w: Float[Array, ""] = eqx.field(default=1.3, converter=traced)
     tau_c: Float[Array, ""] = eqx.field(default=0.03, converter=traced)
     init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
-
-    @property
-    def time_constant_names(self):
-        return ("tau_w", "tau_c")
 
     def time_constants(self, state):
         return MultiHeadStudent(W=self.tau_w, c=self.tau_c, V=self.tau_w)
