@@ -58,9 +58,11 @@ def bench_cnn(data, n_steps: int) -> list[dict]:
 
 
 def bench_readout(features, record_every: int) -> dict:
+    from ntajax import TimeGrid
     from ntajax.mnist import fig7_presets, run_readout
 
-    configs = fig7_presets(record_every=record_every)
+    grid = TimeGrid(dt=0.1, t_total=1000.0, n_save=10_000 // record_every + 1)
+    configs = fig7_presets(grid=grid)
     flexible, forgetful = configs["flexible"], configs["forgetful"]
     start = time.perf_counter()
     jax.block_until_ready(run_readout(flexible, features, key=0))

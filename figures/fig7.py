@@ -49,7 +49,7 @@ def plot(data: dict, ctx: FigureContext) -> list:
     threshold = float(ds.attrs["threshold"])
     record_every = int(ds.attrs["record_every"])
     configs = json.loads(ds.attrs["config"])
-    dt = float(next(iter(configs.values()))["dt"])
+    dt = float(next(iter(configs.values()))["grid"]["dt"])
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), constrained_layout=True)
     (ax_acc, ax_gate), (ax_steps, ax_spec) = axes
     for ax in (ax_acc, ax_gate):

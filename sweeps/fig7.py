@@ -14,6 +14,7 @@ the ``train-*`` files the official 60 000/10 000 split is used), else the shippe
 
 import sys
 
+from ntajax import Blocked, TimeGrid
 from ntajax._cli.figure import FigureContext
 from ntajax.mnist import (CNNConfig, ReadoutConfig, fig7_presets, flexible, forgetful, load_mnist, mnist_features,
                           readout_dataset)
@@ -37,13 +38,15 @@ def variants(ctx: FigureContext) -> dict[str, ReadoutConfig]:
 
     Tiny blocks are 300 steps, too short for τ_w = 1000, so the tiny run uses τ_w = 200 in
     both variants (and τ_c = τ_w = 200 in the forgetful one) to exercise the threshold code.
+    Records: every 10 steps at tiny and quick size, every step at paper size.
     """
     if ctx.size == "tiny":
-        sizes = dict(t_total=120.0, block_length=30.0, n_seeds=2, record_every=10)
-        return {"flexible": flexible(tau_w=200.0, **sizes), "forgetful": forgetful(tau_w=200.0, tau_c=200.0, **sizes)}
+        sizes = dict(grid=TimeGrid(dt=0.1, t_total=120.0, n_save=121), curriculum=Blocked(block_length=30.0), n_seeds=2)
+        return {"flexible": flexible(**sizes).set({"student.tau_w": 200.0}),
+                "forgetful": forgetful(**sizes).set({"student.tau_w": 200.0, "student.tau_c": 200.0})}
     sizes = ctx.pick(
-        dict(t_total=1000.0, block_length=100.0, n_seeds=10, record_every=1),
-        dict(t_total=600.0, block_length=100.0, n_seeds=4, record_every=10),
+        dict(grid=TimeGrid(dt=0.1, t_total=1000.0, n_save=10_001), curriculum=Blocked(block_length=100.0), n_seeds=10),
+        dict(grid=TimeGrid(dt=0.1, t_total=600.0, n_save=601), curriculum=Blocked(block_length=100.0), n_seeds=4),
     )
     return fig7_presets(**sizes)
 

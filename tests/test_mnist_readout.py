@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ntajax import Blocked, Gated, Regulariser, TimeGrid
 from ntajax import mnist as nm
 from ntajax._cli.figure import FigureContext, make_figure
 from ntajax.mnist import _idx, _readout
@@ -31,7 +32,7 @@ def features(tmp_path_factory):
 
 def _small(**changes):
     """A short run: 4 blocks of 20 steps, records every 5 steps, 2 seeds."""
-    base = dict(t_total=8.0, block_length=2.0, record_every=5, n_seeds=2)
+    base = dict(grid=TimeGrid(dt=0.1, t_total=8.0, n_save=17), curriculum=Blocked(block_length=2.0), n_seeds=2)
     return nm.flexible(**{**base, **changes})
 
 
@@ -49,19 +50,23 @@ def _accuracy(W, c, h, labels):
 # ------------------------------------------------------------------------------ presets and init
 def test_presets_are_the_fig7_settings():
     flex, forg = nm.fig7_presets().values()
-    assert float(flex.dt / flex.tau_w) == pytest.approx(1e-4) and float(flex.dt / flex.tau_c) == pytest.approx(0.2)
-    assert float(forg.dt / forg.tau_w) == pytest.approx(1e-4) and float(forg.dt / forg.tau_c) == pytest.approx(1e-4)
-    assert float(flex.lambda_nonneg) == pytest.approx(0.5) and float(flex.lambda_norm) == pytest.approx(0.5)
-    assert float(forg.lambda_nonneg) == pytest.approx(1.1e-15) and float(forg.lambda_norm) == pytest.approx(1.1e-15)
+    assert float(flex.grid.dt / flex.student.tau_w) == pytest.approx(1e-4)
+    assert float(flex.grid.dt / flex.student.tau_c) == pytest.approx(0.2)
+    assert float(forg.grid.dt / forg.student.tau_w) == pytest.approx(1e-4)
+    assert float(forg.grid.dt / forg.student.tau_c) == pytest.approx(1e-4)
+    assert float(flex.regulariser.lambda_nonneg) == pytest.approx(0.5)
+    assert float(flex.regulariser.lambda_norm) == pytest.approx(0.5)
+    assert float(forg.regulariser.lambda_nonneg) == pytest.approx(1.1e-15)
+    assert float(forg.regulariser.lambda_norm) == pytest.approx(1.1e-15)
     for c in (flex, forg):
-        assert (c.norm_order, c.n_paths, c.batch_size, c.dt, c.n_seeds) == (1, 2, 100, 0.1, 10)
+        assert (c.regulariser.norm_order, c.student.n_paths, c.batch_size, c.grid.dt, c.n_seeds) == (1, 2, 100, 0.1, 10)
         assert c.n_steps == 10_000 and c.block_starts().tolist() == [1000 * k for k in range(10)]
         assert c.label_tables.tolist() == [list(range(10)), [0, 5, 1, 6, 2, 7, 3, 8, 4, 9]]
         assert c.record_every <= 10
 
 
 def test_initialisation_scale_and_gates():
-    config = nm.flexible(n_paths=2)
+    config = nm.flexible(student=Gated(n_paths=2, tau_w=1000.0, tau_c=0.5))
     readout = nm.GatedReadout.initialise(config, 4096, key=jax.random.key(0))
     assert readout.W.shape == (2, 10, 4096) and np.all(np.asarray(readout.c) == 0.5)
     expected = 0.01 * 0.01 / np.sqrt(4096)  # MODEL §2.5: extra factor 0.01 on σ₀/√d_in
@@ -76,7 +81,7 @@ def test_loss_gradient_matches_closed_form():
     c = np.array([0.8, -0.3], np.float32)
     h = rng.normal(size=(B, d)).astype(np.float32)
     y = rng.integers(0, 10, B)
-    config = nm.flexible(lambda_norm=0.7, lambda_nonneg=0.4)
+    config = nm.flexible().set({"regulariser.lambda_norm": 0.7, "regulariser.lambda_nonneg": 0.4})
     readout = nm.GatedReadout(W=jnp.asarray(W), c=jnp.asarray(c))
     loss, grad = jax.value_and_grad(nm.readout_loss)(readout, jnp.asarray(h), jnp.asarray(y), config)
     z = h @ np.einsum("p,pij->ij", c, W).T
@@ -92,7 +97,8 @@ def test_loss_gradient_matches_closed_form():
 
 
 def test_one_step_is_sgd_with_rates_dt_over_tau(features):
-    config = nm.flexible(t_total=0.1, record_every=1, n_seeds=1, tau_w=2.0, tau_c=0.5)
+    config = nm.flexible(grid=TimeGrid(dt=0.1, t_total=0.1, n_save=2), n_seeds=1).set(
+        {"student.tau_w": 2.0, "student.tau_c": 0.5})
     data = nm.ReadoutData.from_features(features)
     seed_key = jax.random.split(jax.random.key(4), 1)[0]
     trajectory = nm.run_readout(config, features, key=4)
@@ -148,10 +154,11 @@ def test_vmap_over_seeds_equals_single_runs(features):
 
 
 def test_flexible_and_forgetful_share_one_compilation(features):
-    sizes = dict(t_total=6.0, block_length=2.0, record_every=4, n_seeds=2)  # a grid no other test uses
+    # a grid no other test uses: 60 steps, records every 4
+    sizes = dict(grid=TimeGrid(dt=0.1, t_total=6.0, n_save=16), curriculum=Blocked(block_length=2.0), n_seeds=2)
     before = eqx.debug.get_num_traces(_readout._counted_run_seeds)
     runs = {name: nm.run_readout(config, features, key=0) for name, config in nm.fig7_presets(**sizes).items()}
-    nm.run_readout(nm.flexible(tau_w=3.0, lambda_norm=0.1, **sizes), features, key=1)
+    nm.run_readout(nm.flexible(**sizes).set({"student.tau_w": 3.0, "regulariser.lambda_norm": 0.1}), features, key=1)
     assert eqx.debug.get_num_traces(_readout._counted_run_seeds) - before == 1
     assert not np.allclose(runs["flexible"].gates, runs["forgetful"].gates)
 
@@ -160,7 +167,7 @@ def test_flexible_and_forgetful_share_one_compilation(features):
 def test_flexible_readout_switches_faster_than_forgetful(features):
     """After the first exposures to A and B, flexible gates switch: accuracy > 0.85 within a few
     records of every switch; the forgetful readout relearns and is far slower (or never gets there)."""
-    configs = nm.fig7_presets(t_total=600.0, n_seeds=3, record_every=10)  # 6 blocks of 1000 steps
+    configs = nm.fig7_presets(grid=TimeGrid(dt=0.1, t_total=600.0, n_save=601), n_seeds=3)  # 6 blocks of 1000 steps
     runs = {name: jax.tree.map(np.asarray, nm.run_readout(c, features, key=0)) for name, c in configs.items()}
     steps = {name: nm.steps_to_threshold(runs[name], configs[name])[0] for name in runs}
     late_flex = steps["flexible"][:, 3:]
@@ -180,13 +187,14 @@ def test_flexible_readout_switches_faster_than_forgetful(features):
 def _synthetic(accuracy, gates, config):
     T = accuracy.shape[0]
     step = np.arange(T) * config.record_every
-    return nm.ReadoutTrajectory(step=step, t=step * config.dt, task=np.zeros(T, int), accuracy=accuracy,
+    return nm.ReadoutTrajectory(step=step, t=step * config.grid.dt, task=np.zeros(T, int), accuracy=accuracy,
                                 test_loss=np.zeros_like(accuracy), batch_loss=np.zeros(T), gates=gates,
                                 path_norms=np.zeros_like(gates), final=None)
 
 
 def test_steps_to_threshold_and_inspecificity_on_known_trajectory():
-    config = nm.flexible(t_total=4.0, block_length=1.0, record_every=2, n_seeds=1)  # 4 blocks of 10 steps
+    # 4 blocks of 10 steps, records every 2 steps
+    config = nm.flexible(grid=TimeGrid(dt=0.1, t_total=4.0, n_save=21), curriculum=Blocked(block_length=1.0), n_seeds=1)
     T = 21  # steps 0, 2, …, 40
     accuracy = np.full((T, 2), 0.1)
     gates = np.tile([0.5, 0.5], (T, 1))
@@ -221,12 +229,12 @@ def test_gate_order_uses_the_last_records():
 
 # ------------------------------------------------------------------------------ validation
 def test_config_errors_name_the_field_and_fix():
-    with pytest.raises(ValueError, match="record_every=7"):
-        nm.flexible(record_every=7)
+    with pytest.raises(ValueError, match="n_save=1430"):  # records every ≈ 7 of the 10 000 steps
+        nm.flexible(grid=TimeGrid(dt=0.1, t_total=1000.0, n_save=1430))
     with pytest.raises(ValueError, match="t_total=10.05"):
-        nm.flexible(t_total=10.05)
+        nm.flexible(grid=TimeGrid(dt=0.1, t_total=10.05))
     with pytest.raises(ValueError, match="tau_c=-1"):
-        nm.flexible(tau_c=-1.0)
+        nm.flexible().set({"student.tau_c": -1.0})
     with pytest.raises(ValueError, match="no mixtures"):
         nm.flexible(curriculum=nm_blocked(((0, ((0.5, 0.5),)),)))
     with pytest.raises(ValueError, match="task 2"):
@@ -234,7 +242,7 @@ def test_config_errors_name_the_field_and_fix():
     with pytest.raises(TypeError, match="LabelMap"):
         nm.flexible(tasks=("A", "B"))
     with pytest.raises(ValueError, match="norm_order"):
-        nm.flexible(norm_order=3)
+        nm.flexible(regulariser=Regulariser(norm_order=3))
 
 
 def nm_blocked(phases):
@@ -253,7 +261,7 @@ def test_batch_larger_than_training_set_is_rejected(features):
 def test_custom_curriculum_is_followed(features):
     from ntajax import Blocked
 
-    config = _small(curriculum=Blocked(((0, (1,)), (2, (0,)))), n_seeds=1)  # B, B, then A, A
+    config = _small(curriculum=Blocked(((0, (1,)), (2, (0,))), block_length=2.0), n_seeds=1)  # B, B, then A, A
     trajectory = nm.run_readout(config, features, key=0)
     assert np.asarray(trajectory.task[0]).tolist() == [1] * 8 + [0] * 9
 

@@ -23,7 +23,8 @@ TASK_NAMES = "ABCDEFGH"
 
 
 def fig7_presets(**changes) -> dict[str, ReadoutConfig]:
-    """``{"flexible": ..., "forgetful": ...}`` of FIGURES.md Fig. 7, with ``changes`` applied to both."""
+    """``{"flexible": ..., "forgetful": ...}`` of FIGURES.md Fig. 7, with ``changes`` (top-level
+    fields such as ``grid=``, ``curriculum=``, ``n_seeds=``) applied to both."""
     return {"flexible": flexible(**changes), "forgetful": forgetful(**changes)}
 
 
@@ -53,8 +54,8 @@ def readout_dataset(
     first = configs[names[0]]
     for name in names[1:]:
         c = configs[name]
-        if (c.n_records, c.record_every, c.n_seeds, c.tasks, c.n_paths) != (
-                first.n_records, first.record_every, first.n_seeds, first.tasks, first.n_paths):
+        if (c.n_records, c.record_every, c.n_seeds, c.tasks, c.student.n_paths) != (
+                first.n_records, first.record_every, first.n_seeds, first.tasks, first.student.n_paths):
             raise ValueError(f"variant {name!r} differs from {names[0]!r} in its recording grid, seeds, tasks or "
                              "paths; readout_dataset stacks variants that share them.")
     key = jax.random.key(key) if isinstance(key, int) else key
@@ -65,7 +66,7 @@ def readout_dataset(
         wall[name] = time.perf_counter() - start
         per_variant[name] = jax.tree.map(np.asarray, trajectory)
     starts, ends, tasks = block_table(first)
-    dt = first.dt
+    dt = first.grid.dt
 
     def stack(fn):
         return np.stack([fn(name, per_variant[name]) for name in names])
@@ -102,7 +103,7 @@ def readout_dataset(
             "seed": np.arange(first.n_seeds),
             "t": ref.t[0].astype(np.float64),
             "task": [TASK_NAMES[m] for m in range(first.n_tasks)],
-            "path": np.arange(first.n_paths),
+            "path": np.arange(first.student.n_paths),
             "block": np.arange(len(starts)),
         },
     )

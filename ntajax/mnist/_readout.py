@@ -19,9 +19,12 @@ N(0, (0.01·σ₀/√d_in)²), gates 0.5 (§5.3). The task of step i is that of 
 stream without replacement (:mod:`ntajax.mnist._stream`).
 
 One seed is one ``lax.scan`` (:func:`simulate_readout`); :func:`run_readout` is
-``jit(vmap(...))`` over the seeds. τ_w, τ_c, λ_norm, λ_nonneg, τ_B, σ₀ are traced leaves of
-:class:`ReadoutConfig`, so the flexible and forgetful presets share one compiled program.
-Test accuracy on the whole test part is recorded every ``record_every`` steps.
+``jit(vmap(...))`` over the seeds. :class:`ReadoutConfig` composes the library's objects,
+each carrying its own parameters: the student :class:`ntajax.Gated` (P, τ_w, τ_c, σ₀), the
+:class:`ntajax.Regulariser` (λ_norm, λ_nonneg, k), the :class:`ntajax.Blocked` curriculum (τ_B)
+and the :class:`ntajax.TimeGrid` (dt, t_total, records). The float parameters are traced
+leaves, so the flexible and forgetful presets share one compiled program. Test accuracy on
+the whole test part is recorded every ``record_every`` = n_steps/(n_save − 1) steps.
 """
 
 import abc
@@ -36,10 +39,13 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .._config import _concrete, _traced
-from .._curricula.clock import block_of_step
+from .._curricula import clock
 from .._curricula.curriculum import Blocked
-from .._losses import gate_regulariser
+from .._losses import Regulariser
+from .._parameters import PathAddressed, check_size, concrete, scalar_fields, traced
+from .._simulation import describe
+from .._students.linear import Gated, weight_std
+from .._time_grid import TimeGrid
 from ._features import Features
 from ._stream import StreamState, next_batch
 
@@ -114,97 +120,118 @@ class GatedReadout(eqx.Module):
     @classmethod
     def initialise(cls, config: "ReadoutConfig", d_in: int, *, key: PRNGKeyArray) -> "GatedReadout":
         """W ~ N(0, (init_factor·σ₀/√d_in)²), c = 0.5 (MODEL §2.5, §5.3)."""
-        std = config.init_factor * config.init_scale / jnp.sqrt(d_in)
-        W = std * jr.normal(key, (config.n_paths, N_CLASSES, d_in))
-        return cls(W=W, c=jnp.full((config.n_paths,), 0.5))
+        n_paths = config.student.n_paths
+        std = weight_std(config.init_factor * config.student.init_scale, d_in)
+        W = std * jr.normal(key, (n_paths, N_CLASSES, d_in))
+        return cls(W=W, c=jnp.full((n_paths,), 0.5))
 
 
 # ------------------------------------------------------------------------------- the config
-class ReadoutConfig(eqx.Module):
+def _flexible_student() -> Gated:
+    return Gated(n_paths=2, tau_w=1000.0, tau_c=0.5, init_scale=0.01)
+
+
+def _flexible_regulariser() -> Regulariser:
+    return Regulariser(lambda_norm=0.5, lambda_nonneg=0.5, norm_order=1)
+
+
+_COMPONENTS = {
+    "student": (Gated, "ntajax.Gated(n_paths=2, tau_w=1000.0, tau_c=0.5, init_scale=0.01)"),
+    "regulariser": (Regulariser, "ntajax.Regulariser(lambda_norm=0.5, lambda_nonneg=0.5, norm_order=1)"),
+    "curriculum": (Blocked, "ntajax.Blocked(block_length=100.0) (phases over task indices, or None for A, B, A, B, …)"),
+    "grid": (TimeGrid, "ntajax.TimeGrid(dt=0.1, t_total=1000.0, n_save=1001)"),
+}
+
+
+class ReadoutConfig(PathAddressed):
     """Everything that defines a readout simulation except the features and the key.
 
-    Defaults are the Fig. 7 flexible setting (FIGURES.md Fig. 7); :func:`flexible` and
-    :func:`forgetful` are the two presets.
+    Composed of the library's objects, each carrying its own parameters; defaults are the
+    Fig. 7 flexible setting (FIGURES.md Fig. 7), and :func:`flexible` and :func:`forgetful`
+    are the two presets.
 
-    Static (changing one compiles a new program):
-        n_paths: P (2). dt: Euler step (0.1). t_total: span [0, t_tot] (1000), round(t_tot/dt)
-        steps. batch_size: B (100). record_every: steps between records (10; a multiple of
-        the step count). n_seeds: seeds per :func:`run_readout` call (10). norm_order: k of
-        the gate-norm term (1). tasks: the label maps, task index = position
-        (A = :class:`OriginalLabels`, B = :class:`EvenOddLabels`). curriculum: a
-        :class:`ntajax.Blocked` over task indices; ``None`` is A, B, A, B, …
+    Args:
+        student: the §2.1 gated student, :class:`ntajax.Gated` — P (``n_paths``, static),
+            τ_w, τ_c (1000, 0.5: learning rates 1e-4 and 0.2 at dt = 0.1) and σ₀ (0.01).
+        regulariser: the clean gate regulariser, :class:`ntajax.Regulariser` — λ_norm,
+            λ_nonneg (0.5, 0.5) and k = ``norm_order`` (1). The readout loss has only the gate
+            terms (MODEL §2.5), so ``lambda_w`` must be 0.
+        curriculum: a :class:`ntajax.Blocked` schedule over task indices (position in
+            ``tasks``) with its block length τ_B (100, i.e. 1000 steps per block); phases
+            ``None`` is A, B, A, B, ….
+        grid: the :class:`ntajax.TimeGrid` (static): Euler step dt (0.1), span t_total (1000,
+            round(t_total/dt) steps) and ``n_save`` records including t = 0 and t_total
+            (1001: every 10 steps); the recording stride is :attr:`record_every`.
+        batch_size: B, examples per minibatch of a task's stream (100, static).
+        n_seeds: seeds per :func:`run_readout` call (10, static).
+        tasks: the label maps, task index = position (static; A = :class:`OriginalLabels`,
+            B = :class:`EvenOddLabels`).
+        init_factor: the MNIST extra factor on the weight std (0.01, traced; MODEL §2.5).
 
-    Traced (float32; changing one does not recompile):
-        tau_w, tau_c: time constants of W and c (1000, 0.5: learning rates 1e-4 and 0.2).
-        lambda_norm, lambda_nonneg: clean regulariser coefficients (0.5, 0.5).
-        block_length: τ_B (100, i.e. 1000 steps per block).
-        init_scale: σ₀ (0.01). init_factor: the MNIST extra factor on the weight std (0.01).
+    Every float leaf (τ_w, τ_c, σ₀, λ_norm, λ_nonneg, λ_W, τ_B, init_factor) is traced:
+    changing one does not recompile. Address them by path with :meth:`set`, e.g.
+    ``config.set({"student.tau_w": 200.0})`` (or the unique short name ``"tau_w"``).
     """
 
-    n_paths: int = eqx.field(static=True, default=2)
-    dt: float = eqx.field(static=True, default=0.1)
-    t_total: float = eqx.field(static=True, default=1000.0)
+    student: Gated = eqx.field(default_factory=_flexible_student)
+    regulariser: Regulariser = eqx.field(default_factory=_flexible_regulariser)
+    curriculum: Blocked = eqx.field(default_factory=lambda: Blocked(block_length=100.0))
+    grid: TimeGrid = eqx.field(static=True, default_factory=lambda: TimeGrid(dt=0.1, t_total=1000.0, n_save=1001))
     batch_size: int = eqx.field(static=True, default=100)
-    record_every: int = eqx.field(static=True, default=10)
     n_seeds: int = eqx.field(static=True, default=10)
-    norm_order: int = eqx.field(static=True, default=1)
     tasks: tuple[LabelMap, ...] = eqx.field(static=True, default=(OriginalLabels(), EvenOddLabels()))
-    curriculum: Blocked | None = eqx.field(static=True, default=None)
-    tau_w: Float[Array, ""] = eqx.field(default=1000.0, converter=_traced)
-    tau_c: Float[Array, ""] = eqx.field(default=0.5, converter=_traced)
-    lambda_norm: Float[Array, ""] = eqx.field(default=0.5, converter=_traced)
-    lambda_nonneg: Float[Array, ""] = eqx.field(default=0.5, converter=_traced)
-    block_length: Float[Array, ""] = eqx.field(default=100.0, converter=_traced)
-    init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=_traced)
-    init_factor: Float[Array, ""] = eqx.field(default=0.01, converter=_traced)
+    init_factor: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
 
     def __check_init__(self):
-        for name in ("n_paths", "batch_size", "record_every", "n_seeds"):
+        for name, (kind, example) in _COMPONENTS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ReadoutConfig({name}={value!r}) must be a positive integer.")
-        if not (isinstance(self.dt, (int, float)) and self.dt > 0):
-            raise ValueError(f"ReadoutConfig(dt={self.dt!r}) must be a positive number.")
-        if not (isinstance(self.t_total, (int, float)) and self.t_total >= self.dt):
-            raise ValueError(f"ReadoutConfig(t_total={self.t_total!r}) must be at least dt = {self.dt}.")
-        ratio = self.t_total / self.dt
-        if abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
-            raise ValueError(f"ReadoutConfig(t_total={self.t_total}) is not a whole number of steps of dt = {self.dt}; "
-                             "choose t_total as a multiple of dt.")
-        if self.n_steps % self.record_every:
-            raise ValueError(f"ReadoutConfig(record_every={self.record_every}) must divide the {self.n_steps} steps; "
-                             f"choose a divisor such as {math.gcd(self.n_steps, 10)}.")
-        if self.norm_order not in (1, 2):
-            raise ValueError(f"ReadoutConfig(norm_order={self.norm_order!r}) must be 1 or 2.")
+            if not isinstance(value, kind):
+                raise TypeError(f"ReadoutConfig: {name}={value!r} is a {type(value).__name__}; pass {example}.")
+        for name in ("batch_size", "n_seeds"):
+            check_size("ReadoutConfig", name, getattr(self, name))
         if not self.tasks or not all(isinstance(t, LabelMap) for t in self.tasks):
-            raise TypeError(f"ReadoutConfig(tasks={self.tasks!r}) must be a non-empty tuple of LabelMap objects "
+            raise TypeError(f"ReadoutConfig: tasks={self.tasks!r} must be a non-empty tuple of LabelMap objects "
                             "(OriginalLabels(), EvenOddLabels(), PermutedLabels(...)).")
-        if self.curriculum is not None:
-            if not isinstance(self.curriculum, Blocked):
-                raise TypeError(f"ReadoutConfig(curriculum={self.curriculum!r}) must be a Blocked schedule or None.")
+        if self.curriculum.phases is not None:
             for start, seq in self.curriculum.phases:
                 for item in seq:
-                    if not isinstance(item, int) or not 0 <= item < len(self.tasks):
-                        raise ValueError(f"ReadoutConfig curriculum phase at block {start} uses task {item!r}; "
+                    if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < len(self.tasks):
+                        raise ValueError(f"ReadoutConfig: curriculum phase at block {start} uses task {item!r}; "
                                          f"the readout needs task indices 0…{len(self.tasks) - 1} (no mixtures).")
-        for name in ("tau_w", "tau_c", "block_length", "init_scale"):
-            value = _concrete(getattr(self, name))
-            if value is not None and not value > 0:
-                raise ValueError(f"ReadoutConfig({name}={value}) must be positive.")
-        block = _concrete(self.block_length)
-        if block is not None and block < self.dt * (1 - 1e-6):
-            raise ValueError(f"ReadoutConfig(block_length={block}) is shorter than one step dt = {self.dt}.")
+        self._check_values(self.concrete_values())
+
+    def _check_values(self, values: dict[str, float | None]) -> None:
+        """The checks across objects on concrete values by path (None: traced, skipped)."""
+        dt = self.grid.dt
+        block = values.get("curriculum.block_length")
+        if block is not None and block < dt * (1 - 1e-6):
+            raise ValueError(f"ReadoutConfig: curriculum.block_length={block:.7g} is shorter than one step "
+                             f"grid.dt={dt}; use block_length ≥ dt.")
+        lambda_w = values.get("regulariser.lambda_w")
+        if lambda_w is not None and lambda_w != 0:
+            raise ValueError(f"ReadoutConfig: regulariser.lambda_w={lambda_w:.7g}, but the readout loss has only the "
+                             "gate regulariser (MODEL §2.5); use lambda_w=0.")
+        for name in self.student.time_constant_names:
+            tau = values.get(f"student.{name}")
+            if tau is not None and dt / tau > 2.0 * (1 + 1e-6):
+                raise ValueError(f"ReadoutConfig: grid.dt={dt} is too large for student.{name}={tau:.6g}: "
+                                 f"dt/{name} = {dt / tau:.3g} > 2 makes the Euler step unstable; use dt ≤ {tau / 2:.3g}.")
 
     # ------------------------------------------------------------------ derived values
     @property
     def n_steps(self) -> int:
         """Euler steps, round(t_total/dt)."""
-        return int(round(self.t_total / self.dt))
+        return self.grid.n_steps
+
+    @property
+    def record_every(self) -> int:
+        """Steps between two records (the grid's save interval)."""
+        return self.grid.save_every
 
     @property
     def n_records(self) -> int:
-        """Recorded points, t = 0 and t_total included."""
-        return self.n_steps // self.record_every + 1
+        """Recorded points, t = 0 and t_total included (``grid.n_save``)."""
+        return self.grid.n_save
 
     @property
     def record_steps(self) -> np.ndarray:
@@ -217,8 +244,8 @@ class ReadoutConfig(eqx.Module):
 
     @property
     def schedule(self) -> Blocked:
-        """The curriculum in force (default A, B, A, B, … over the tasks)."""
-        return self.curriculum if self.curriculum is not None else Blocked(((0, tuple(range(self.n_tasks))),))
+        """The curriculum in force (phases ``None``: A, B, A, B, … over the tasks)."""
+        return self.curriculum.resolve(self.n_tasks)
 
     @property
     def label_tables(self) -> np.ndarray:
@@ -226,49 +253,69 @@ class ReadoutConfig(eqx.Module):
         return np.asarray([t.table for t in self.tasks], np.int32)
 
     def block_starts(self) -> np.ndarray:
-        """First step of every block, round(k·τ_B/dt), for k = 0 … ⌈t_tot/τ_B⌉ − 1 (needs a concrete τ_B)."""
-        block = _concrete(self.block_length)
+        """First step of every block, round(k·τ_B/dt) (or k·``clock_steps`` with the original's
+        clock), for the blocks that start before t_total (needs a concrete τ_B)."""
+        if self.curriculum.clock_steps is not None:
+            steps = int(np.asarray(self.curriculum.clock_steps))
+            return np.arange(max(1, -(-self.n_steps // steps))) * steps
+        block = concrete(self.curriculum.block_length)
         if block is None:
-            raise ValueError("block_starts() needs a concrete block_length (call it outside jit/vmap).")
-        n_blocks = max(1, math.ceil(self.t_total / block - 1e-9))
-        return np.round(np.arange(n_blocks) * block / self.dt).astype(np.int64)
+            raise ValueError("block_starts() needs a concrete curriculum.block_length (call it outside jit/vmap).")
+        n_blocks = clock.count_blocks(self.grid.t_total, block)
+        return np.round(np.arange(n_blocks) * block / self.grid.dt).astype(np.int64)
 
     def task_of_step(self, step: Int[Array, ""]) -> Int[Array, ""]:
         """Index of the task active during Euler step ``step``."""
-        block = block_of_step(step, self.block_length, self.dt)
-        return jnp.argmax(self.schedule.task_of_block(block, self.n_tasks)).astype(jnp.int32)
+        schedule = self.schedule
+        block = schedule.block_of_step(step, self.grid.dt)
+        return jnp.argmax(schedule.task_of_block(block, self.n_tasks)).astype(jnp.int32)
 
+    # ------------------------------------------------------------------ changing fields
     def replace(self, **changes) -> "ReadoutConfig":
-        """A copy with some fields changed (re-validated)."""
+        """A copy with some top-level fields changed (re-validated), e.g. ``grid=TimeGrid(...)``;
+        use :meth:`set` for a single hyperparameter."""
         return dataclasses.replace(self, **changes)
 
+
+    def check_point(self, values: dict[str, float]) -> None:
+        """Check traced values given by full path as constructing the changed config would."""
+        values = {path: float(v) for path, v in values.items()}
+        by_owner: dict[str, dict[str, float]] = {}
+        for path, value in values.items():
+            owner, _, leaf = path.rpartition(".")
+            by_owner.setdefault(owner, {})[leaf] = value
+        for owner, changes in by_owner.items():
+            component = self.get(owner) if owner else self
+            check = getattr(component, "check_values", None)
+            if check is not None:
+                check(scalar_fields(component) | changes)
+        self._check_values(self.concrete_values() | values)
+
+    # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict:
-        """JSON-ready description of every field."""
-        out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "tasks":
-                value = [{type(t).__name__: list(t.table)} for t in value]
-            elif f.name == "curriculum":
-                value = None if value is None else [[start, list(seq)] for start, seq in value.phases]
-            elif isinstance(value, (jax.Array, np.ndarray)):
-                value = float(np.asarray(value))
-            out[f.name] = value
-        return out
+        """JSON-ready description of every field, nested by object (:func:`ntajax._simulation.describe`)."""
+        return describe(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
 def flexible(**changes) -> ReadoutConfig:
-    """Fig. 7 flexible: τ_w = 1000, τ_c = 0.5, λ_nonneg = λ_norm = 0.5 (k = 1) [λ = 0.1, 1 : 1]."""
-    return ReadoutConfig(tau_w=1000.0, tau_c=0.5, lambda_norm=0.5, lambda_nonneg=0.5).replace(**changes)
+    """Fig. 7 flexible: τ_w = 1000, τ_c = 0.5, λ_nonneg = λ_norm = 0.5 (k = 1) [λ = 0.1, 1 : 1].
+
+    ``changes`` replace top-level fields shared by both variants (``grid=``, ``curriculum=``,
+    ``n_seeds=``, …); change one hyperparameter of the preset with ``.set({"tau_w": 200.0})``.
+    """
+    return ReadoutConfig(student=Gated(n_paths=2, tau_w=1000.0, tau_c=0.5, init_scale=0.01),
+                         regulariser=Regulariser(lambda_norm=0.5, lambda_nonneg=0.5, norm_order=1)).replace(**changes)
 
 
 def forgetful(**changes) -> ReadoutConfig:
     """Fig. 7 forgetful: τ_c = τ_w = 1000 and the original's λ = machine ε, i.e. both
-    coefficients 1.1e-15 ≈ 0 (MODEL §4.3, last row)."""
-    return ReadoutConfig(tau_w=1000.0, tau_c=1000.0, lambda_norm=1.1e-15, lambda_nonneg=1.1e-15).replace(**changes)
+    coefficients 1.1e-15 ≈ 0 (MODEL §4.3, last row). ``changes`` as in :func:`flexible`."""
+    return ReadoutConfig(student=Gated(n_paths=2, tau_w=1000.0, tau_c=1000.0, init_scale=0.01),
+                         regulariser=Regulariser(lambda_norm=1.1e-15, lambda_nonneg=1.1e-15, norm_order=1)
+                         ).replace(**changes)
 
 
 # ------------------------------------------------------------------------------- data and output
@@ -329,9 +376,7 @@ def readout_loss(readout: GatedReadout, h: Float[Array, "b d_in"], y: Int[Array,
     """L̂ = mean cross-entropy of ``readout`` on the batch + the gate regulariser (MODEL §2.5, §4.2)."""
     logp = jax.vmap(readout)(h)
     ce = -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-    reg = gate_regulariser(readout.c, lambda_norm=config.lambda_norm, lambda_nonneg=config.lambda_nonneg,
-                           norm_order=config.norm_order)
-    return ce + reg
+    return ce + config.regulariser.gates(readout.c)
 
 
 def _evaluate(readout: GatedReadout, data: ReadoutData, tables: Int[Array, "tasks 10"]):
@@ -364,8 +409,8 @@ def simulate_readout(
     tables = jnp.asarray(config.label_tables)
     readout = GatedReadout.initialise(config, d_in, key=init_key) if init is None else init
     streams = StreamState.initial(config.n_tasks, data.train.shape[0])
-    rate_w = config.dt / config.tau_w
-    rate_c = config.dt / config.tau_c
+    rate_w = config.grid.dt / config.student.tau_w
+    rate_c = config.grid.dt / config.student.tau_c
 
     def step(carry, i):
         readout, streams = carry
@@ -393,7 +438,7 @@ def simulate_readout(
     last = record(readout, config.n_steps)
     recs = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]), recs, last)
     batch_loss = jnp.concatenate([batch_loss, jnp.full((1,), jnp.nan, batch_loss.dtype)])
-    return ReadoutTrajectory(step=recs["step"], t=recs["step"] * jnp.float32(config.dt), task=recs["task"],
+    return ReadoutTrajectory(step=recs["step"], t=recs["step"] * jnp.float32(config.grid.dt), task=recs["task"],
                              accuracy=recs["accuracy"], test_loss=recs["test_loss"], batch_loss=batch_loss,
                              gates=recs["gates"], path_norms=recs["path_norms"], final=readout)
 
@@ -429,7 +474,7 @@ def run_readout(config: ReadoutConfig, features: Features | ReadoutData, *, key:
     data = features if isinstance(features, ReadoutData) else ReadoutData.from_features(features)
     n_train = data.train.shape[0]
     if config.batch_size > n_train:
-        raise ValueError(f"ReadoutConfig(batch_size={config.batch_size}) exceeds the {n_train} training examples; "
+        raise ValueError(f"ReadoutConfig: batch_size={config.batch_size} exceeds the {n_train} training examples; "
                          "use a smaller batch.")
     labels = np.asarray(data.train_labels)
     if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
