@@ -12,6 +12,7 @@ from ._simulation import Simulation
 from ._time_grid import TimeGrid
 from ._warnings import NtajaxWarning
 from ._run import make_teachers, run, seed_keys, simulate
+from ._parameters import traced
 from ._students.base import LinearStudent, Student, StudentModel
 from ._students.linear import Gated, GatedStudent, PerNeuron, PerNeuronStudent, TwoLayer, TwoLayerStudent
 from ._teachers.sets import CorrelatedTeachers, ExplicitTeachers, IIDTeachers, OrthogonalTeachers, SVDTeachers, TeacherSet
@@ -27,7 +28,7 @@ from ._analysis.representations import hidden_geometry, hidden_map, last_block_e
 from ._run import run_stacked
 from . import metrics
 
-__version__ = "0.1.0"
+from ._provenance import VERSION as __version__
 
 # Imported on first use: diffrax (the ODE engine) and xarray/zarr (sweep stores) are heavy.
 _LAZY = {
@@ -80,6 +81,7 @@ __all__ = [
     "TimeGrid",
     "TwoLayer",
     "TwoLayerStudent",
+    "traced",
     "continual_sweep",
     "ContinualScan",
     "ContinualSummary",

@@ -73,3 +73,70 @@ def scalar_fields(module) -> dict[str, float | None]:
         if eqx.is_inexact_array(value) and jnp.ndim(value) == 0:
             out[f.name] = concrete(value)
     return out
+
+
+def _dotted(path) -> str:
+    return ".".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
+
+
+def _getter(path: str):
+    names = path.split(".") if path else []
+
+    def get(obj):
+        for name in names:
+            obj = getattr(obj, name)
+        return obj
+
+    return get
+
+
+class PathAddressed(eqx.Module):
+    """Base of objects whose traced leaves are addressed by dotted paths (``"student.tau_c"``):
+    :class:`ntajax.Simulation` and the MNIST readout config. Subclasses validate changed values
+    in :meth:`check_point`."""
+
+    def traced_paths(self) -> tuple[str, ...]:
+        """The dotted paths of every scalar float leaf, e.g. ``"student.tau_c"``: what a sweep
+        axis or :meth:`set` can address."""
+        leaves, _ = jax.tree_util.tree_flatten_with_path(self)
+        return tuple(_dotted(path) for path, leaf in leaves if eqx.is_inexact_array(leaf) and jnp.ndim(leaf) == 0)
+
+    def resolve_path(self, name: str) -> str:
+        """The full path of a traced leaf given its path or its unique last component
+        (``"tau_c"`` → ``"student.tau_c"``, as the command line's ``--set`` uses)."""
+        paths = self.traced_paths()
+        if name in paths:
+            return name
+        matches = [p for p in paths if p.rsplit(".", 1)[-1] == name]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ValueError(f"{name!r} is ambiguous: it names {matches}; give the full path.")
+        raise ValueError(
+            f"{name!r} is not a traced parameter of this {type(self).__name__}; traced paths: {', '.join(paths)}."
+        )
+
+    def get(self, path: str):
+        """The leaf (or object) at a dotted path."""
+        return _getter(path)(self)
+
+    def check_point(self, values: dict[str, float]) -> None:
+        """Raise for traced values (by full path) that a new object could not be built with."""
+        del values
+
+    def set(self, values: dict[str, float], *, check: bool = True):
+        """A copy with traced leaves changed by path, ``{"student.tau_c": 0.05}`` (short names
+        as in :meth:`resolve_path` work too). Concrete values are validated like a new
+        object's (``check=False`` skips that); traced values (under ``jit``/``vmap``) are not."""
+        resolved = {self.resolve_path(name): value for name, value in values.items()}
+        concrete_values = {path: v for path, v in resolved.items() if concrete(v) is not None}
+        if check and concrete_values:
+            self.check_point(concrete_values)
+        out = self
+        for path, value in resolved.items():
+            out = eqx.tree_at(_getter(path), out, jnp.asarray(value, dtype=jnp.result_type(self.get(path))))
+        return out
+
+    def concrete_values(self) -> dict[str, float | None]:
+        """Every traced leaf's Python value by path (``None`` where traced)."""
+        return {path: concrete(self.get(path)) for path in self.traced_paths()}

@@ -16,6 +16,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._compile import COMPILER_OPTIONS
 from ._simulation import Simulation
+from ._warnings import deriving
 from ._students.base import Student
 from ._trajectory import Trajectory
 
@@ -93,7 +94,7 @@ def _check_teachers(config: Simulation, teachers) -> int | None:
 
 
 def _check_init(config: Simulation, init: Student) -> int | None:
-    reference = jax.eval_shape(lambda k: _initial_state(config, k), jax.random.key(0))
+    reference = config.state_shape()
     if type(init) is not type(reference):
         raise TypeError(f"init is a {type(init).__name__}, but student={type(config.student).__name__}(...) needs a "
                         f"{type(reference).__name__}.")
@@ -329,7 +330,8 @@ def run_stacked_chunked(configs, key, *, n_chunks: int, teachers=None, init=None
 def _chunk(config: Simulation, n_chunks: int) -> Simulation:
     """One of ``n_chunks`` equal consecutive pieces of ``config``'s time grid."""
     grid = config.grid.replace(t_total=config.n_steps * config.grid.dt / n_chunks, n_save=(config.grid.n_save - 1) // n_chunks + 1)
-    return config.replace(grid=grid, recording=config.recording.replace(n_blocks=config.block_count))
+    with deriving():
+        return config.replace(grid=grid, recording=config.recording.replace(n_blocks=config.block_count))
 
 
 def _concatenate(pieces: list[Trajectory]) -> Trajectory:

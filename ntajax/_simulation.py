@@ -36,13 +36,13 @@ from ._engines.base import Engine
 from ._engines.euler import EulerScan
 from ._gradient import GradientMode, SampledGradient
 from ._losses import Regulariser
-from ._parameters import check_size, concrete, scalar_fields
+from ._parameters import PathAddressed, check_size, concrete, scalar_fields
 from ._recording import Recording
 from ._students.base import StudentModel
 from ._students.linear import Gated
 from ._teachers.sets import OrthogonalTeachers, TeacherSet
 from ._time_grid import TimeGrid
-from ._warnings import warn_at_caller
+from ._warnings import deriving, warn_at_caller
 
 _COMPONENTS = {
     "student": (StudentModel, "a student model such as ntajax.Gated(tau_w=1.3, tau_c=0.03)"),
@@ -56,7 +56,7 @@ _COMPONENTS = {
 }
 
 
-class Simulation(eqx.Module):
+class Simulation(PathAddressed):
     """Everything that defines one NTA simulation except the random key.
 
     Args:
@@ -137,6 +137,14 @@ class Simulation(eqx.Module):
             raise ValueError("curriculum.block_length is traced and recording.n_blocks is not set: set it explicitly.")
         return clock.count_blocks(self.grid.t_total, value)
 
+    def state_shape(self):
+        """The shape of one seed's initial student state: a state of the student's type with
+        ``jax.ShapeDtypeStruct`` leaves (nothing is computed)."""
+        return jax.eval_shape(
+            lambda key: self.student.initialise(key, d_in=self.d_in, d_out=self.d_out, n_teachers=self.n_teachers),
+            jax.random.key(0),
+        )
+
     def cast(self) -> "Simulation":
         """This simulation with its traced float leaves in :attr:`float_dtype` (call under
         ``jax.enable_x64`` for float64)."""
@@ -147,49 +155,14 @@ class Simulation(eqx.Module):
         """This simulation with ``recording.n_blocks`` filled in, so it can be traced."""
         if self.recording.n_blocks is not None:
             return self
-        return self.replace(recording=self.recording.replace(n_blocks=self.block_count))
+        with deriving():
+            return self.replace(recording=self.recording.replace(n_blocks=self.block_count))
 
     # ------------------------------------------------------------------ changing fields
     def replace(self, **changes) -> "Simulation":
         """A copy with some top-level fields changed (re-validated), e.g. ``student=Gated(...)``;
-        use :meth:`set` for a single hyperparameter."""
+        use :meth:`set` (by path, e.g. ``{"student.tau_c": 0.05}``) for single hyperparameters."""
         return dataclasses.replace(self, **changes)
-
-    def traced_paths(self) -> tuple[str, ...]:
-        """The dotted paths of every scalar float leaf, e.g. ``"student.tau_c"``: what a sweep
-        axis or :meth:`set` can address."""
-        leaves, _ = jax.tree_util.tree_flatten_with_path(self)
-        return tuple(_dotted(path) for path, leaf in leaves if eqx.is_inexact_array(leaf) and jnp.ndim(leaf) == 0)
-
-    def resolve_path(self, name: str) -> str:
-        """The full path of a traced leaf given its path or its unique last component
-        (``"tau_c"`` → ``"student.tau_c"``, as the command line's ``--set`` uses)."""
-        paths = self.traced_paths()
-        if name in paths:
-            return name
-        matches = [p for p in paths if p.rsplit(".", 1)[-1] == name]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            raise ValueError(f"{name!r} is ambiguous: it names {matches}; give the full path.")
-        raise ValueError(f"{name!r} is not a traced parameter of this simulation; traced paths: {', '.join(paths)}.")
-
-    def get(self, path: str):
-        """The leaf at a dotted path."""
-        return _getter(path)(self)
-
-    def set(self, values: dict[str, float], *, check: bool = True) -> "Simulation":
-        """A copy with traced leaves changed by path, ``{"student.tau_c": 0.05}`` (short names
-        as in :meth:`resolve_path` work too). Values are validated like a new simulation's
-        (``check=False`` skips that, e.g. for points a sweep already checked)."""
-        resolved = {self.resolve_path(name): value for name, value in values.items()}
-        if check:
-            self.check_point(resolved)
-        out = self
-        for path, value in resolved.items():
-            old = self.get(path)
-            out = eqx.tree_at(_getter(path), out, jnp.asarray(value, dtype=jnp.result_type(old)))
-        return out
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict:
@@ -212,10 +185,7 @@ class Simulation(eqx.Module):
                 f"Recording: weights_every={self.recording.weights_every} must divide n_save − 1 = {self.grid.n_save - 1}."
             )
         self._check_structure()
-        self._check_values(self._concrete_values())
-
-    def _concrete_values(self) -> dict[str, float | None]:
-        return {path: concrete(self.get(path)) for path in self.traced_paths()}
+        self._check_values(self.concrete_values())
 
     def check_point(self, values: dict[str, float]) -> None:
         """Check traced values given by full path (e.g. one sweep point) as constructing the
@@ -230,7 +200,7 @@ class Simulation(eqx.Module):
             check = getattr(component, "check_values", None)
             if check is not None:
                 check(scalar_fields(component) | changes)
-        self._check_values(self._concrete_values() | values)
+        self._check_values(self.concrete_values() | values)
 
     def _check_values(self, values: dict[str, float | None]) -> None:
         """The checks across objects on concrete values by path (None: traced, skipped)."""
@@ -254,8 +224,8 @@ class Simulation(eqx.Module):
             ratio = dt / tau
             if ratio > 2.0 * (1 + 1e-6):  # float32 storage of τ may round the ratio up
                 raise ValueError(
-                    f"grid.dt={dt} is too large for student.{name}={tau:.6g}: dt/{name} = {ratio:.3g} > 2 makes the "
-                    f"Euler step unstable. Use dt ≤ {tau / 2:.3g} (≤ {tau / 10:.3g} for gradient flow)."
+                    f"dt={dt} is too large for {name}={tau:.6g} (grid.dt, student.{name}): dt/{name} = {ratio:.3g} > 2 "
+                    f"makes the Euler step unstable. Use dt ≤ {tau / 2:.3g} (≤ {tau / 10:.3g} for gradient flow)."
                 )
             if ratio >= 0.5 * (1 - 1e-6):
                 warn_at_caller(
@@ -285,21 +255,6 @@ class Simulation(eqx.Module):
                 "use Interleaved(per='step') with sampled gradients."
             )
         engine.check(self)
-
-
-def _dotted(path) -> str:
-    return ".".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
-
-
-def _getter(path: str):
-    names = path.split(".") if path else []
-
-    def get(obj):
-        for name in names:
-            obj = getattr(obj, name)
-        return obj
-
-    return get
 
 
 def describe(obj):

@@ -1,5 +1,7 @@
 """ntajax's warning category and a warning shown once, at the user's own line of code."""
 
+import contextlib
+import contextvars
 import pathlib
 import sys
 import warnings
@@ -28,6 +30,21 @@ def _is_internal(filename: str) -> bool:
     return False
 
 
+_DERIVING = contextvars.ContextVar("ntajax_deriving", default=False)
+
+
+@contextlib.contextmanager
+def deriving():
+    """Context in which ntajax builds derived copies of a user's objects (filled-in defaults,
+    time-grid chunks): their re-validation raises errors as usual but repeats no warning, which
+    the user saw when building the original."""
+    token = _DERIVING.set(True)
+    try:
+        yield
+    finally:
+        _DERIVING.reset(token)
+
+
 def warn_at_caller(message: str, category: type[Warning] = NtajaxWarning) -> None:
     """Warn, attributed to the first frame outside ntajax, equinox, jax and the standard
     library's dataclass machinery — the user's own call.
@@ -35,6 +52,8 @@ def warn_at_caller(message: str, category: type[Warning] = NtajaxWarning) -> Non
     The default warning filter shows a warning once per location, so re-validations inside
     one user call (``replace``, filled-in defaults, …) show it once, at that call.
     """
+    if _DERIVING.get():
+        return
     frame = sys._getframe(1)
     while frame is not None and _is_internal(frame.f_code.co_filename):
         frame = frame.f_back

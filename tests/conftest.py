@@ -20,9 +20,11 @@ def tree_allclose(a, b, *, rtol=1e-6, atol=1e-6) -> bool:
 @pytest.fixture
 def flexible_config():
     """A small, fast flexible-regime config (Fig. 2 hyperparameters, shorter run)."""
-    return ntajax.Config(
-        d_in=20, d_out=10, tau_w=1.3, tau_c=0.03, lambda_nonneg=1 / 11, lambda_norm=10 / 11,
-        gradient="expected", t_total=2.0, n_save=21, n_seeds=2, block_length=0.5,
+    return ntajax.Simulation(
+        d_in=20, d_out=10, student=ntajax.Gated(tau_w=1.3, tau_c=0.03),
+        regulariser=ntajax.Regulariser(lambda_nonneg=1 / 11, lambda_norm=10 / 11),
+        gradient=ntajax.ExpectedGradient(), grid=ntajax.TimeGrid(t_total=2.0, n_save=21), n_seeds=2,
+        curriculum=ntajax.Blocked(block_length=0.5),
     )
 
 

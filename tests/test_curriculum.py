@@ -36,8 +36,11 @@ def test_original_float_floor_block_steps_match_spec_table(tau_b, dt, expected):
 
 
 def test_original_clock_is_opt_in_and_drifts(key):
-    clean = ntajax.Config(t_total=3.0, n_save=3001, n_seeds=1, gradient="expected", block_length=1.0)
-    compat = clean.with_original_clock()
+    clean = ntajax.Simulation(
+        curriculum=ntajax.Blocked(block_length=1.0), gradient=ntajax.ExpectedGradient(),
+        grid=ntajax.TimeGrid(t_total=3.0, n_save=3001), n_seeds=1,
+    )
+    compat = clean.replace(curriculum=clean.curriculum.with_original_clock(clean.grid.dt))
     for config, expected in [(clean, [1.0, 2.0]), (compat, [0.999, 1.998, 2.997])]:  # compat: one step early per block
         trajectory = ntajax.run(config, key)
         t, block = np.asarray(trajectory.t[0]), np.asarray(trajectory.block[0])
@@ -78,9 +81,9 @@ def test_first_composite_block_of_fig3_is_ca():
 
 def test_smooth_curriculum_windows():
     """N = 2: context 0 is on during [0, t_ctx), context 1 during [t_ctx, 2 t_ctx), ... (§6.2)."""
-    smooth = ntajax.Smooth(n_contexts=2, sharpness=100.0)
+    smooth = ntajax.Smooth(n_contexts=2, sharpness=100.0, block_length=jnp.float32(1.0))
     t = jnp.linspace(0.0, 4.0, 4001)[:-1]
-    w = jax.vmap(lambda s: smooth.weights(t=s, block=0, step=0, key=None, block_length=jnp.float32(1.0), n_targets=2))(t)
+    w = jax.vmap(lambda s: smooth.weights(t=s, block=0, step=0, key=None, n_targets=2))(t)
     w = np.asarray(w)
     inside = np.abs(np.asarray(t) - np.round(np.asarray(t))) > 0.05
     active = np.floor(np.asarray(t)).astype(int) % 2
@@ -90,16 +93,16 @@ def test_smooth_curriculum_windows():
     crossings = np.asarray(t)[1:][np.diff(np.sign(w[:, 0] - 0.5)) != 0]
     np.testing.assert_allclose(crossings, [1.0, 2.0, 3.0], atol=2e-3)
     assert np.all(w.max(axis=1) > 0.5)  # at least one context is always on
-    order = ntajax.Smooth(n_contexts=2, sharpness=100.0, order=(1, 0))
-    w10 = order.weights(t=jnp.float32(0.5), block=0, step=0, key=None, block_length=jnp.float32(1.0), n_targets=2)
+    order = ntajax.Smooth(n_contexts=2, sharpness=100.0, order=(1, 0), block_length=jnp.float32(1.0))
+    w10 = order.weights(t=jnp.float32(0.5), block=0, step=0, key=None, n_targets=2)
     assert float(w10[1]) > 0.99
 
 
 def test_interleaved_per_step_is_uniform_and_per_sample_is_the_mixture():
     inter = ntajax.Interleaved(tasks=(0, 1, 2), per="step")
     key = jax.random.key(5)
-    draws = jax.vmap(lambda i: inter.weights(t=0.0, block=0, step=i, key=key, block_length=1.0, n_targets=3))(jnp.arange(6000))
+    draws = jax.vmap(lambda i: inter.weights(t=0.0, block=0, step=i, key=key, n_targets=3))(jnp.arange(6000))
     freq = np.asarray(draws).mean(axis=0)
     np.testing.assert_allclose(freq, 1 / 3, atol=0.03)
-    mix = ntajax.Interleaved(tasks=(0, 1), per="sample").weights(t=0.0, block=0, step=0, key=key, block_length=1.0, n_targets=3)
+    mix = ntajax.Interleaved(tasks=(0, 1), per="sample").weights(t=0.0, block=0, step=0, key=key, n_targets=3)
     np.testing.assert_allclose(np.asarray(mix), [0.5, 0.5, 0.0])

@@ -10,11 +10,15 @@ import ntajax
 from ntajax._gradient import batch_covariance, wishart_covariance
 
 
-def _config(**kw):
-    base = dict(d_in=20, d_out=10, tau_w=1.3, tau_c=0.03, tau_w1=0.06, tau_w2=0.01, lambda_nonneg=0.2,
-                lambda_norm=0.7, gradient="expected", t_total=1.0, n_save=11, n_seeds=1)
-    base.update(kw)
-    return ntajax.Config(**base)
+def _model_and_regulariser(student="gated", norm_order=1, lambda_nonneg=0.2, lambda_norm=0.7):
+    """(student model, regulariser): τ_w = 1.3, τ_c = 0.03 (gated, per-neuron) or τ_W1 = 0.06,
+    τ_W2 = 0.01 (two-layer), and the given regulariser coefficients."""
+    model = {
+        "gated": ntajax.Gated(tau_w=1.3, tau_c=0.03),
+        "per_neuron": ntajax.PerNeuron(tau_w=1.3, tau_c=0.03),
+        "two_layer": ntajax.TwoLayer(tau_w1=0.06, tau_w2=0.01),
+    }[student]
+    return model, ntajax.Regulariser(lambda_nonneg=lambda_nonneg, lambda_norm=lambda_norm, norm_order=norm_order)
 
 
 def _target(key, d_out=10, d_in=20):
@@ -23,10 +27,10 @@ def _target(key, d_out=10, d_in=20):
 
 def test_gated_field_matches_spec_formula(key):
     """τ_w dW_p/dt = c_p E, τ_c dc_p/dt = ⟨W_p, E⟩ − λ_norm(‖c‖₁−1)sign(c_p) + λ_nonneg·1[c_p<0] (§5.1)."""
-    config = _config(norm_order=1)
+    parts = _model_and_regulariser(norm_order=1)
     student = random_gated(key)
     target = _target(jax.random.key(1))
-    v = ntajax.velocity(student, target, None, config)
+    v = ntajax.velocity(student, target, None, *parts)
     E = target - jnp.einsum("p,pij->ij", student.c, student.W)
     c = student.c
     dW = c[:, None, None] * E[None] / 1.3
@@ -37,10 +41,10 @@ def test_gated_field_matches_spec_formula(key):
 
 
 def test_l2_norm_field(key):
-    config = _config(norm_order=2, lambda_nonneg=0.0)
+    parts = _model_and_regulariser(norm_order=2, lambda_nonneg=0.0)
     student = random_gated(key)
     target = _target(jax.random.key(1))
-    v = ntajax.velocity(student, target, None, config)
+    v = ntajax.velocity(student, target, None, *parts)
     E = target - jnp.einsum("p,pij->ij", student.c, student.W)
     norm = jnp.linalg.norm(student.c)
     dc = (jnp.sum(student.W * E[None], axis=(1, 2)) - 0.7 * (norm - 1) * student.c / norm) / 0.03
@@ -48,11 +52,11 @@ def test_l2_norm_field(key):
 
 
 def test_per_neuron_field_matches_spec(key):
-    config = _config(student="per_neuron", lambda_norm=0.0, lambda_nonneg=0.0)
+    parts = _model_and_regulariser(student="per_neuron", lambda_norm=0.0, lambda_nonneg=0.0)
     k1, k2 = jax.random.split(key)
     student = ntajax.PerNeuronStudent(W=0.3 * jax.random.normal(k1, (2, 10, 20)), c=jax.random.uniform(k2, (2, 10)))
     target = _target(jax.random.key(1))
-    v = ntajax.velocity(student, target, None, config)
+    v = ntajax.velocity(student, target, None, *parts)
     E = target - jnp.einsum("pi,pij->ij", student.c, student.W)
     np.testing.assert_allclose(v.W, student.c[:, :, None] * E[None] / 1.3, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(v.c, jnp.sum(student.W * E[None], axis=2) / 0.03, rtol=1e-5, atol=1e-5)
@@ -60,11 +64,11 @@ def test_per_neuron_field_matches_spec(key):
 
 def test_two_layer_field_matches_spec(key):
     """τ_W1 dW1/dt = W2ᵀE; τ_W2 dW2/dt = E W1ᵀ − λ_norm(‖W2‖−1)W2/‖W2‖ + λ_nonneg 1[W2<0] (§5.1)."""
-    config = _config(student="two_layer", norm_order=2)
+    parts = _model_and_regulariser(student="two_layer", norm_order=2)
     k1, k2 = jax.random.split(key)
     student = ntajax.TwoLayerStudent(W1=0.3 * jax.random.normal(k1, (20, 20)), W2=0.3 * jax.random.normal(k2, (10, 20)))
     target = _target(jax.random.key(1))
-    v = ntajax.velocity(student, target, None, config)
+    v = ntajax.velocity(student, target, None, *parts)
     E = target - student.W2 @ student.W1
     n2 = jnp.linalg.norm(student.W2)
     np.testing.assert_allclose(v.W1, student.W2.T @ E / 0.06, rtol=1e-4, atol=1e-5)
@@ -74,7 +78,7 @@ def test_two_layer_field_matches_spec(key):
 
 def test_sampled_gradient_is_minibatch_gradient(key):
     """With Σ̂ from a batch X, the field equals the gradient of ½(1/B)Σ_b‖ŷ(x_b) − W*x_b‖² (§4.1)."""
-    config = _config(lambda_norm=0.0, lambda_nonneg=0.0)
+    parts = _model_and_regulariser(lambda_norm=0.0, lambda_nonneg=0.0)
     student = random_gated(key)
     target = _target(jax.random.key(1))
     x = jax.random.normal(jax.random.key(2), (200, 20))
@@ -85,7 +89,7 @@ def test_sampled_gradient_is_minibatch_gradient(key):
         return 0.5 * jnp.mean(jnp.sum((pred - x @ target.T) ** 2, axis=1))
 
     grads = jax.grad(minibatch_loss)(student)
-    v = ntajax.velocity(student, target, cov, config)
+    v = ntajax.velocity(student, target, cov, *parts)
     np.testing.assert_allclose(v.W, -grads.W / 1.3, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(v.c, -grads.c / 0.03, rtol=1e-4, atol=1e-4)
 

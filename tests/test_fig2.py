@@ -24,7 +24,9 @@ def test_cli_run_writes_store_and_png(tmp_path, capsys):
     assert ds.sizes["seed"] == 2 and ds.sizes["t"] == 101 and ds.sizes["block"] == 2
     assert ds["t"].values[-1] == pytest.approx(2.0)
     configs = json.loads(ds.attrs["config"])
-    assert configs["flexible"]["tau_c"] == pytest.approx(0.03) and configs["forgetful"]["tau_c"] == pytest.approx(1.3)
+    assert configs["flexible"]["student"]["tau_c"] == pytest.approx(0.03)
+    assert configs["forgetful"]["student"]["tau_c"] == pytest.approx(1.3)
+    assert ds.attrs["seed"] == 0  # the root seed of the run is recorded
     assert ds.attrs["jax_version"] == jax.__version__ and "cpu" in ds.attrs["device"]
     assert (out / "summary.png").stat().st_size > 10_000
     assert "flexible" in capsys.readouterr().out
@@ -33,8 +35,13 @@ def test_cli_run_writes_store_and_png(tmp_path, capsys):
 def _fig2_result(mode: str):
     results = {}
     for name, variant in fig2().items():
-        config = variant.config.replace(gradient=mode) if mode != "diffrax" else variant.config.replace(
-            gradient="expected", engine="diffrax", n_seeds=2, n_save=1001)
+        grid = variant.config.grid
+        config = {
+            "sampled": lambda c: c,
+            "expected": lambda c: c.replace(gradient=ntajax.ExpectedGradient()),
+            "diffrax": lambda c: c.replace(gradient=ntajax.ExpectedGradient(), engine=ntajax.Diffrax(), n_seeds=2,
+                                           grid=grid.replace(n_save=1001)),
+        }[mode](variant.config)
         trajectory = ntajax.run(config, jax.random.key(0))
         results[name] = (config, trajectory, ntajax.summarise(config, trajectory))
     return results
@@ -91,7 +98,8 @@ def test_fig2_sampled_specialisation_rate_over_50_seeds():
     """How often a sampled Fig. 2 seed specialises within the 20 blocks (the reason the acceptance
     test above counts seeds): ≥ 85 % of 50 seeds (47 of 50 with key 0), each of them with a ≥ 10×
     fall of the adaptation time, and the median fall ≥ 10×."""
-    config = fig2()["flexible"].config.replace(n_save=2001, n_seeds=50)
+    flexible = fig2()["flexible"].config
+    config = flexible.replace(grid=flexible.grid.replace(n_save=2001), n_seeds=50)
     summary = ntajax.summarise(config, ntajax.run(config, jax.random.key(0)))
     a = np.asarray(summary.adaptation_time)
     ratio = a[:, :2].mean(axis=1) / a[:, -2:].mean(axis=1)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._students.base import Student
+from .._students.base import LinearStudent, Student
 from .._trajectory import Trajectory
 
 INT_RECORDS = ("block", "task")
@@ -52,7 +52,7 @@ class Engine(eqx.Module):
     def check(self, simulation) -> None:
         """Raise for a simulation this engine cannot run (called once at construction).
         The default needs a linear student (closed-form gradients)."""
-        if not simulation.student.linear:
+        if not isinstance(simulation.state_shape(), LinearStudent):
             raise ValueError(
                 f"{type(self).__name__}() uses the closed-form gradients of linear students, and "
                 f"{type(simulation.student).__name__} is not linear; use engine=ntajax.MinibatchScan() (autodiff on "

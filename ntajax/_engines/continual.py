@@ -164,9 +164,7 @@ class FrozenGates(GatePolicy):
 
     def check(self, simulation, n_targets):
         del n_targets
-        state = jax.eval_shape(lambda k: simulation.student.initialise(
-            k, d_in=simulation.d_in, d_out=simulation.d_out, n_teachers=simulation.n_teachers), jax.random.key(0))
-        if not hasattr(state, "c"):
+        if not hasattr(simulation.state_shape(), "c"):
             raise ValueError(
                 f"{type(self).__name__} needs a student with explicit gates c (gated, per-neuron or multi-head), "
                 f"not {type(simulation.student).__name__}; use LearnedGates() for it."
@@ -196,18 +194,21 @@ class OracleGates(GatePolicy):
 
     needs_task_boundaries: ClassVar[bool] = True
 
-    def check(self, config, n_targets):
-        FrozenGates().check(config, n_targets)
-        if not isinstance(config.schedule, Blocked):
+    def check(self, simulation, n_targets):
+        FrozenGates().check(simulation, n_targets)
+        schedule = simulation.schedule
+        if not isinstance(schedule, Blocked):
             raise ValueError(
                 f"OracleGates needs a Blocked curriculum (it reads the task of each block), got "
-                f"{type(config.schedule).__name__}; use LearnedGates() with it instead."
+                f"{type(schedule).__name__}; use LearnedGates() with it instead."
             )
-        top = config.schedule.max_teacher_index
-        if top >= config.student.n_paths:
+        top = schedule.max_teacher_index
+        n_paths = simulation.state_shape().c.shape[0]  # path p is gate row p (as prepare sets them)
+        if top >= n_paths:
             raise ValueError(
                 f"OracleGates gives path p to teacher p, but the curriculum uses teacher {top} and there are only "
-                f"n_paths={config.student.n_paths} paths; use n_paths ≥ {top + 1}."
+                f"student.n_paths={n_paths} paths; use {type(simulation.student).__name__}(n_paths=...) with "
+                f"n_paths ≥ {top + 1}."
             )
 
     def _gates(self, c, task_weights):

@@ -9,7 +9,6 @@ store made from different settings.
 """
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -21,20 +20,26 @@ import jax
 import numpy as np
 import xarray as xr
 
+from .._provenance import VERSION, source_digest
+from .._simulation import describe
+
 
 def _canonical(obj):
-    """A JSON-ready, deterministic description of ``obj`` (arrays by digest of their bytes)."""
-    from .._config import Config
+    """A JSON-ready, deterministic description of ``obj``.
 
-    if isinstance(obj, Config):
-        return {"Config": obj.to_dict()}
+    Simulations and every other Equinox module (students, curricula, engines, explicit initial
+    states) are described by :func:`ntajax._simulation.describe`, the one serialiser of configs;
+    other objects with a ``describe()`` method (a :class:`~ntajax.Sweep`, its axes) by that
+    method; free-standing arrays by a digest of their bytes.
+    """
+    if isinstance(obj, eqx.Module):
+        return describe(obj)
     if isinstance(obj, (jax.Array, np.ndarray)) and not isinstance(obj, np.generic):
         arr = np.ascontiguousarray(np.asarray(obj))
         return {"array": hashlib.sha256(arr.tobytes()).hexdigest(), "shape": list(arr.shape), "dtype": str(arr.dtype)}
-    if isinstance(obj, eqx.Module):
-        fields = {f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        return {type(obj).__name__: fields}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if callable(getattr(obj, "describe", None)):
+            return {type(obj).__name__: _canonical(obj.describe())}
         return {type(obj).__name__: {f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
     if isinstance(obj, dict):
         return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
@@ -47,23 +52,9 @@ def _canonical(obj):
     return repr(obj)
 
 
-@functools.cache
-def source_digest() -> str:
-    """sha256 of ntajax's own source files: results depend on the code as much as on the settings,
-    so a store made by other code (a changed engine or random stream) is never reused."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def content_hash(description) -> str:
     """sha256 of the canonical form of ``description``, the ntajax version and :func:`source_digest`."""
-    from .. import __version__
-
-    text = json.dumps(_canonical(description), sort_keys=True) + "|ntajax " + __version__ + "|" + source_digest()
+    text = json.dumps(_canonical(description), sort_keys=True) + "|ntajax " + VERSION + "|" + source_digest()
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -27,7 +27,10 @@ import dataclasses
 import jax.numpy as jnp
 
 import equinox as eqx
+import jax
 from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._parameters import check_positive, scalar_fields
 
 
 class Student(eqx.Module):
@@ -64,13 +67,17 @@ class LinearStudent(Student):
     def path_weights(self) -> Float[Array, "paths rows d_in"]:
         """Per-path weight blocks, compared with the teachers by the similarity matrix."""
 
-    @abc.abstractmethod
     def task_gradient(self, residual_covariance: Float[Array, "d_out d_in"]) -> "LinearStudent":
-        """∇_θ L̂_task given G = E Σ̂ (MODEL §4.1), in closed form.
+        """∇_θ L̂_task given G = E Σ̂ (MODEL §4.1).
 
-        The minibatch loss depends on the batch only through Σ̂, and every gradient of
-        §4.1 is linear in G = (W* − W_eff) Σ̂, so one d_out×d_in product serves them all.
+        The minibatch loss depends on the batch only through Σ̂, and every gradient of §4.1 is
+        linear in G = (W* − W_eff) Σ̂: ∇_θ L̂ = −(∂W_eff/∂θ)ᵀ G, one vector–Jacobian product of
+        :meth:`effective_map`. That is the default here, exact for any linear student; the
+        built-in students override it with the spec's closed forms.
         """
+        _, pullback = jax.vjp(lambda student: student.effective_map(), self)
+        (gradient,) = pullback(-residual_covariance)
+        return gradient
 
     def __call__(self, x: Float[Array, " d_in"]) -> Float[Array, " d_out"]:
         return self.effective_map() @ x
@@ -80,9 +87,19 @@ class StudentModel(eqx.Module):
     """Abstract student model: architecture plus the hyperparameters of one student kind.
 
     Subclasses hold their time constants and initial scale as float array leaves (converted
-    with :func:`ntajax._parameters.traced`), so ``student.tau_c`` can be swept without
-    recompiling, and the architecture as static fields.
+    with :func:`ntajax.traced`), so ``student.tau_c`` can be swept without recompiling, and the
+    architecture as static fields. Scalar float fields whose names start with ``tau`` are the
+    time constants: they must be positive and are checked against the Euler step.
     """
+
+    def __check_init__(self):
+        self.check_values(scalar_fields(self))
+
+    def check_values(self, values: dict[str, float | None]) -> None:
+        """Check concrete values of the traced fields (a sweep point's, or this model's own):
+        by default, every time constant is positive and finite."""
+        for name in self.time_constant_names:
+            check_positive(type(self).__name__, name, values.get(name))
 
     @abc.abstractmethod
     def initialise(self, key: PRNGKeyArray, *, d_in: int, d_out: int, n_teachers: int) -> Student:
@@ -97,11 +114,7 @@ class StudentModel(eqx.Module):
         return dataclasses.replace(self, **changes)
 
     @property
-    def linear(self) -> bool:
-        """Whether the states are :class:`LinearStudent` s (closed-form engines apply)."""
-        return False
-
-    @property
     def time_constant_names(self) -> tuple[str, ...]:
-        """The fields of this model that are time constants (checked against dt)."""
-        return ()
+        """The fields of this model that are time constants (checked against dt): by default the
+        scalar float fields named ``tau…``."""
+        return tuple(name for name in scalar_fields(self) if name.startswith("tau"))

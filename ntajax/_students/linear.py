@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._parameters import check_non_negative, check_positive, check_size, scalar_fields, traced
+from .._parameters import check_non_negative, check_size, traced
 from .base import LinearStudent, StudentModel
 
 
@@ -112,18 +112,11 @@ class _PathModel(StudentModel):
 
     def __check_init__(self):
         check_size(type(self).__name__, "n_paths", self.n_paths)
-        self.check_values(scalar_fields(self))
 
     def check_values(self, values: dict[str, float | None]) -> None:
         """Check concrete values of the traced fields (a sweep point's, or this model's own)."""
-        name = type(self).__name__
-        for field in self.time_constant_names:
-            check_positive(name, field, values.get(field))
-        check_non_negative(name, "init_scale", values.get("init_scale"))
-
-    @property
-    def linear(self) -> bool:
-        return True
+        super().check_values(values)
+        check_non_negative(type(self).__name__, "init_scale", values.get("init_scale"))
 
 
 class Gated(_PathModel):
@@ -142,10 +135,6 @@ class Gated(_PathModel):
     tau_c: Float[Array, ""] = eqx.field(default=0.03, converter=traced)
     init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
 
-    @property
-    def time_constant_names(self):
-        return ("tau_w", "tau_c")
-
     def time_constants(self, state):
         return GatedStudent(W=self.tau_w, c=self.tau_c)
 
@@ -163,10 +152,6 @@ class PerNeuron(_PathModel):
     tau_w: Float[Array, ""] = eqx.field(default=1.3, converter=traced)
     tau_c: Float[Array, ""] = eqx.field(default=0.03, converter=traced)
     init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
-
-    @property
-    def time_constant_names(self):
-        return ("tau_w", "tau_c")
 
     def time_constants(self, state):
         return PerNeuronStudent(W=self.tau_w, c=self.tau_c)
@@ -191,10 +176,6 @@ class TwoLayer(_PathModel):
     tau_w1: Float[Array, ""] = eqx.field(default=0.06, converter=traced)
     tau_w2: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
     init_scale: Float[Array, ""] = eqx.field(default=0.01, converter=traced)
-
-    @property
-    def time_constant_names(self):
-        return ("tau_w1", "tau_w2")
 
     def time_constants(self, state):
         return TwoLayerStudent(W1=self.tau_w1, W2=self.tau_w2)
