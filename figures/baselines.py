@@ -16,6 +16,7 @@ error bars are mean ± SEM over seeds (SEM = std(ddof=1)/√N), with common rand
 methods and block lengths. "Late blocks" are the second half of each run's blocks.
 """
 
+import json
 import sys
 import warnings
 
@@ -133,7 +134,7 @@ def plot(data: dict, ctx: FigureContext) -> list:
                  title="h  alignment vs τ_B (single path ≤ ½)")
     ax_ret.legend(fontsize=6, loc="best")
     ax_trade.legend(fontsize=6, loc="best")
-    gradient = "sampled B = 200" if "SampledGradient" in ds.attrs.get("methods", "") else "expected gradient"
+    gradient = _gradient_label(ds)
     fig.suptitle(
         "Baselines on the Fig. 2 task. EWC, L2 pull and oracle gating (dashed, 'boundaries') are told the task boundaries "
         "(oracle knowledge); the NTA model is not.\n"
@@ -142,6 +143,16 @@ def plot(data: dict, ctx: FigureContext) -> list:
         fontsize=9,
     )
     return ctx.save(fig, "baselines")
+
+
+def _gradient_label(ds) -> str:
+    """The gradient mode of the comparison, from the serialised simulations (nested dicts, see
+    ``ntajax._simulation.describe``) in the store's ``methods`` attribute."""
+    methods = json.loads(ds.attrs.get("methods", "{}"))
+    sampled = [m["gradient"] for m in methods.values() if m.get("gradient", {}).get("type") == "SampledGradient"]
+    if sampled:
+        return f"sampled B = {sampled[0].get('batch_size', '?')}"
+    return "expected gradient"
 
 
 def _nanmean(x) -> float:

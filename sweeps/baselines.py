@@ -2,7 +2,7 @@
 
 The gated student of Fig. 2 (d_in 20, d_out 10, M = P = 2, orthogonal rotated teachers with
 s = 1/√20 shared across seeds, τ_w = 1.3, sampled B = 200, dt = 1e-3, t_tot = 24) on A, B, A, B, …
-for every method of :func:`ntajax._baselines.baselines`:
+for every method of :func:`ntajax._sweep.baselines.baselines`:
 
 * flexible NTA (τ_c = 0.03, λ_nonneg = 1/11, λ_norm = 10/11 with k = 1) and forgetful NTA
   (τ_c = τ_w, no regulariser) — neither is told the task boundaries;
@@ -20,13 +20,13 @@ block's task at the end of each block), re-gated retention (the same after re-se
 gates), final and time-mean total alignment, and the loss on both tasks at the end.
 
 Store ``lambda_sweep``: online EWC and the L2 pull on the forgetful config, and EWC added to the
-flexible NTA, over λ_EWC ∈ ``LAMBDAS`` at τ_B = 1 (γ = ``FIGURE_DECAY``; each compiles once; the
+flexible NTA, over λ_EWC ∈ ``LAMBDAS`` (the penalty's traced leaf ``engine.penalty.lambda_ewc``) at τ_B = 1 (γ = ``FIGURE_DECAY``; each compiles once; the
 tiny size runs EWC only).
 """
 
 import sys
 
-from ntajax import Config, make_axis
+from ntajax import Blocked, ExpectedGradient, Gated, Regulariser, SampledGradient, Simulation, TimeGrid, make_axis
 from ntajax._sweep.baselines import Baseline, baselines, compare_methods
 from ntajax._engines.continual import ContinualScan, OnlineEWC
 from ntajax._cli.figure import FigureContext
@@ -41,7 +41,8 @@ T_TOTAL = 24.0
 
 
 def settings(ctx: FigureContext) -> dict:
-    """Run settings at the context's size (quick and tiny use the expected-gradient flow)."""
+    """Run settings at the context's size (quick and tiny use the expected-gradient flow; ``gradient``
+    is ``"sampled"`` or ``"expected"``, see :func:`flexible_config`)."""
     return ctx.pick(
         dict(gradient="sampled", n_seeds=10, t_total=T_TOTAL, n_save=2401, block_lengths=BLOCK_LENGTHS, lambdas=LAMBDAS),
         dict(gradient="expected", n_seeds=3, t_total=T_TOTAL, n_save=481, block_lengths=BLOCK_LENGTHS, lambdas=LAMBDAS),
@@ -50,12 +51,17 @@ def settings(ctx: FigureContext) -> dict:
     )
 
 
-def flexible_config(s: dict) -> Config:
-    """The Fig. 2 flexible configuration at these settings (τ_B is set by the sweep axis)."""
-    return Config(
-        d_in=20, d_out=10, n_teachers=2, n_paths=2, dt=1e-3, t_total=s["t_total"], n_save=s["n_save"], batch_size=200,
-        n_seeds=s["n_seeds"], gradient=s["gradient"], tau_w=1.3, tau_c=0.03, lambda_nonneg=1 / 11, lambda_norm=10 / 11,
-        norm_order=1, block_length=1.0,
+def flexible_config(s: dict) -> Simulation:
+    """The Fig. 2 flexible simulation at these settings (τ_B is set by the sweep axis)."""
+    gradient = SampledGradient(batch_size=200) if s["gradient"] == "sampled" else ExpectedGradient()
+    return Simulation(
+        d_in=20, d_out=10, n_teachers=2,
+        student=Gated(n_paths=2, tau_w=1.3, tau_c=0.03),
+        regulariser=Regulariser(lambda_nonneg=1 / 11, lambda_norm=10 / 11, norm_order=1),
+        curriculum=Blocked(block_length=1.0),
+        gradient=gradient,
+        grid=TimeGrid(dt=1e-3, t_total=s["t_total"], n_save=s["n_save"]),
+        n_seeds=s["n_seeds"],
     )
 
 
@@ -67,7 +73,7 @@ def lambda_methods(s: dict) -> dict[str, Baseline]:
     """EWC and L2 on the forgetful config, and EWC on the flexible NTA (λ_EWC set by the axis)."""
     all_methods = methods(s)
     flexible = all_methods["flexible"].config
-    ewc_flexible = flexible.replace(engine=ContinualScan(penalty=OnlineEWC()), lambda_ewc=FIGURE_LAMBDA, ewc_decay=FIGURE_DECAY)
+    ewc_flexible = flexible.replace(engine=ContinualScan(penalty=OnlineEWC(lambda_ewc=FIGURE_LAMBDA, ewc_decay=FIGURE_DECAY)))
     out = {
         "ewc": all_methods["ewc"],
         "l2": all_methods["l2"],

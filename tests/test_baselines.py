@@ -7,14 +7,25 @@ import pytest
 
 import ntajax
 from ntajax._sweep.baselines import baselines, compare_methods, compile_count, continual_sweep, summarise_continual
-from ntajax._engines.continual import ContinualFrame, ContinualScan, FrozenGates, L2Pull, OnlineEWC, OracleGates
+from ntajax._engines.continual import (
+    ContinualFrame, ContinualScan, ContinualState, FrozenGates, L2Pull, LearnedGates, OnlineEWC, OracleGates,
+)
 from ntajax._students.fisher import analytic_fisher
 from ntajax._engines.frames import FullFrame
 from ntajax._sweep.sweep import Sweep, make_axis
 from ntajax._sweep.execute import compile_count as sweep_compile_count
 from ntajax._sweep.execute import run_sweep
 
-FLEXIBLE = dict(d_in=20, d_out=10, tau_w=1.3, tau_c=0.03, lambda_nonneg=1 / 11, lambda_norm=10 / 11, block_length=1.0)
+def flexible(*, tau_c=0.03, lambda_nonneg=1 / 11, lambda_norm=10 / 11, block_length=1.0, gradient="expected",
+             t_total, n_save, n_seeds=10, **changes) -> ntajax.Simulation:
+    """The Fig. 2 flexible simulation (d_in 20, d_out 10, τ_w 1.3) with the given changes."""
+    return ntajax.Simulation(
+        d_in=20, d_out=10, student=ntajax.Gated(tau_w=1.3, tau_c=tau_c),
+        regulariser=ntajax.Regulariser(lambda_nonneg=lambda_nonneg, lambda_norm=lambda_norm),
+        curriculum=ntajax.Blocked(block_length=block_length),
+        gradient=ntajax.SampledGradient() if gradient == "sampled" else ntajax.ExpectedGradient(),
+        grid=ntajax.TimeGrid(t_total=t_total, n_save=n_save), n_seeds=n_seeds, **changes,
+    )
 
 
 def _same(a, b) -> bool:
@@ -91,15 +102,15 @@ def test_analytic_fisher_rejects_unknown_students():
 
 
 # ----------------------------------------------------------------------------------- penalty dynamics
-@pytest.mark.parametrize("gradient, penalty", [("expected", OnlineEWC()), ("expected", L2Pull()), ("sampled", OnlineEWC())],
+@pytest.mark.parametrize("gradient, penalty", [("expected", OnlineEWC), ("expected", L2Pull), ("sampled", OnlineEWC)],
                          ids=["expected-ewc", "expected-l2", "sampled-ewc"])
 def test_penalty_with_zero_strength_equals_the_plain_run_bit_for_bit(gradient, penalty, key):
-    base = ntajax.Config(**FLEXIBLE | dict(block_length=0.5), gradient=gradient, t_total=2.5, n_save=26, n_seeds=2,
-                         record_weights=True, weights_every=5)
+    base = flexible(block_length=0.5, gradient=gradient, t_total=2.5, n_save=26, n_seeds=2,
+                    recording=ntajax.Recording(weights=True, weights_every=5))
     plain = ntajax.run(base, key)
-    continual = ntajax.run(base.replace(engine=ContinualScan(penalty=penalty), lambda_ewc=0.0, ewc_decay=0.7), key)
+    continual = ntajax.run(base.replace(engine=ContinualScan(penalty=penalty(lambda_ewc=0.0, ewc_decay=0.7))), key)
     assert _same(plain, continual)
-    pulled = ntajax.run(base.replace(engine=ContinualScan(penalty=penalty), lambda_ewc=3.0), key)
+    pulled = ntajax.run(base.replace(engine=ContinualScan(penalty=penalty(lambda_ewc=3.0))), key)
     assert not np.allclose(np.asarray(plain.loss[:, -1]), np.asarray(pulled.loss[:, -1]))
 
 
@@ -132,7 +143,7 @@ def _l2_fisher(W, c):
     return np.ones_like(W), np.ones_like(c)
 
 
-@pytest.mark.parametrize("penalty, fisher", [(OnlineEWC(), _ewc_fisher), (L2Pull(), _l2_fisher)], ids=["ewc", "l2"])
+@pytest.mark.parametrize("penalty, fisher", [(OnlineEWC, _ewc_fisher), (L2Pull, _l2_fisher)], ids=["ewc", "l2"])
 def test_penalty_dynamics_match_an_independent_euler_loop(penalty, fisher, key):
     """Anchor and Fisher refreshed exactly at the switch steps: a refresh one step off would move the
     result by ~dt·λ·|v| ≫ the float64 tolerance."""
@@ -141,10 +152,11 @@ def test_penalty_dynamics_match_an_independent_euler_loop(penalty, fisher, key):
     kw, kc = jax.random.split(jax.random.fold_in(key, 3))
     W0 = np.asarray(0.3 * jax.random.normal(kw, (2, d_out, d_in)), np.float64)
     c0 = np.asarray(jax.random.uniform(kc, (2,), minval=0.2, maxval=0.8), np.float64)
-    config = ntajax.Config(
-        d_in=d_in, d_out=d_out, n_paths=2, tau_w=0.3, tau_c=0.2, dt=dt, t_total=0.55, n_save=12, n_seeds=1,
-        gradient="expected", block_length=block_length, lambda_ewc=2.0, ewc_decay=0.6, dtype="float64",
-        teachers=ntajax.ExplicitTeachers(), engine=ContinualScan(penalty=penalty),
+    config = ntajax.Simulation(
+        d_in=d_in, d_out=d_out, student=ntajax.Gated(n_paths=2, tau_w=0.3, tau_c=0.2),
+        grid=ntajax.TimeGrid(dt=dt, t_total=0.55, n_save=12), n_seeds=1, gradient=ntajax.ExpectedGradient(),
+        curriculum=ntajax.Blocked(block_length=block_length), dtype="float64", teachers=ntajax.ExplicitTeachers(),
+        engine=ContinualScan(penalty=penalty(lambda_ewc=2.0, ewc_decay=0.6)),
     )
     init = ntajax.GatedStudent(W=jnp.asarray(W0)[None], c=jnp.asarray(c0)[None])
     with jax.enable_x64(True):
@@ -163,14 +175,15 @@ def test_penalty_dynamics_match_an_independent_euler_loop(penalty, fisher, key):
 
 def test_anchor_refreshes_only_when_the_block_changes_after_block_zero(key):
     teachers = ntajax.OrthogonalTeachers().make(key=key, n_teachers=2, d_out=2, d_in=4)
-    config = ntajax.Config(d_in=4, d_out=2, gradient="expected", t_total=1.0, n_save=11, n_seeds=1, ewc_decay=0.5)
-    frame = ContinualFrame(inner=FullFrame(teachers=teachers), penalty=OnlineEWC(), gates=ntajax._continual.LearnedGates(),
+    config = ntajax.Simulation(d_in=4, d_out=2, gradient=ntajax.ExpectedGradient(),
+                               grid=ntajax.TimeGrid(t_total=1.0, n_save=11), n_seeds=1)
+    frame = ContinualFrame(inner=FullFrame(teachers=teachers), penalty=OnlineEWC(ewc_decay=0.5), gates=LearnedGates(),
                            config=config, n_targets=2)
     s0 = ntajax.GatedStudent(W=jnp.ones((2, 2, 4)), c=jnp.array([0.5, 2.0]))
     state = frame.encode(s0)
     np.testing.assert_array_equal(np.asarray(state.importance.W), 0.0)  # no penalty before the first switch
     moved = ntajax.GatedStudent(W=2 * jnp.ones((2, 2, 4)), c=jnp.array([1.0, 3.0]))
-    state = ntajax._continual.ContinualState(student=moved, anchor=state.anchor, importance=state.importance)
+    state = ContinualState(student=moved, anchor=state.anchor, importance=state.importance)
     first = frame.before_step(state, block=jnp.int32(0), previous_block=jnp.int32(-1), config=config)  # step 0
     within = frame.before_step(state, block=jnp.int32(1), previous_block=jnp.int32(1), config=config)
     assert _same(first.anchor, s0) and _same(within.anchor, s0)
@@ -184,18 +197,20 @@ def test_anchor_refreshes_only_when_the_block_changes_after_block_zero(key):
 
 def test_l2_pull_is_ewc_with_unit_fisher_on_the_single_path(key):
     """The single-path student's analytic Fisher is 1 for every weight (MODEL §9): EWC = L2 pull exactly."""
-    base = ntajax.Config(d_in=20, d_out=10, n_paths=1, tau_w=1.3, tau_c=1.3, gradient="expected", t_total=3.0, n_save=31,
-                         n_seeds=2, block_length=0.5, lambda_ewc=2.0, ewc_decay=0.8)
-    ewc = ntajax.run(base.replace(engine=ContinualScan(penalty=OnlineEWC(), gates=FrozenGates())), key)
-    l2 = ntajax.run(base.replace(engine=ContinualScan(penalty=L2Pull(), gates=FrozenGates())), key)
+    base = ntajax.Simulation(d_in=20, d_out=10, student=ntajax.Gated(n_paths=1, tau_w=1.3, tau_c=1.3),
+                             gradient=ntajax.ExpectedGradient(), grid=ntajax.TimeGrid(t_total=3.0, n_save=31),
+                             n_seeds=2, curriculum=ntajax.Blocked(block_length=0.5))
+    penalty = dict(lambda_ewc=2.0, ewc_decay=0.8)
+    ewc = ntajax.run(base.replace(engine=ContinualScan(penalty=OnlineEWC(**penalty), gates=FrozenGates())), key)
+    l2 = ntajax.run(base.replace(engine=ContinualScan(penalty=L2Pull(**penalty), gates=FrozenGates())), key)
     assert _same(ewc, l2)
     np.testing.assert_array_equal(np.asarray(ewc.gates), 1.0)
 
 
 # -------------------------------------------------------------------------------------- gate policies
 def test_oracle_gates_are_one_hot_on_the_current_task_and_idle_paths_are_untouched(key):
-    config = ntajax.Config(**FLEXIBLE | dict(block_length=0.5), gradient="sampled", t_total=2.0, n_save=41, n_seeds=2,
-                           engine=ContinualScan(gates=OracleGates()), record_weights=True, weights_every=10)
+    config = flexible(block_length=0.5, gradient="sampled", t_total=2.0, n_save=41, n_seeds=2,
+                      engine=ContinualScan(gates=OracleGates()), recording=ntajax.Recording(weights=True, weights_every=10))
     out = ntajax.run(config, key)
     gates = np.asarray(out.gates)
     assert set(np.unique(gates)) == {0.0, 1.0}
@@ -211,27 +226,27 @@ def test_oracle_gates_are_one_hot_on_the_current_task_and_idle_paths_are_untouch
 
 
 def test_gate_policies_reject_students_and_curricula_they_cannot_act_on(key):
-    two_layer = ntajax.Config(student="two_layer", gradient="expected", t_total=0.1, n_save=2, n_seeds=1)
+    short = dict(gradient=ntajax.ExpectedGradient(), grid=ntajax.TimeGrid(t_total=0.1, n_save=2), n_seeds=1)
+    two_layer = ntajax.Simulation(student=ntajax.TwoLayer(), **short)
     with pytest.raises(ValueError, match="explicit gates"):
         ntajax.run(two_layer.replace(engine=ContinualScan(gates=FrozenGates())), key)
     with pytest.raises(ValueError, match="Blocked curriculum"):
-        ntajax.run(ntajax.Config(gradient="expected", t_total=0.1, n_save=2, n_seeds=1, curriculum=ntajax.Interleaved(per="sample"),
-                                 engine=ContinualScan(gates=OracleGates())), key)
+        ntajax.run(ntajax.Simulation(**short, curriculum=ntajax.Interleaved(per="sample"),
+                                     engine=ContinualScan(gates=OracleGates())), key)
     with pytest.raises(ValueError, match="n_paths ≥ 2"):
-        ntajax.run(ntajax.Config(gradient="expected", t_total=0.1, n_save=2, n_seeds=1, n_paths=1,
-                                 engine=ContinualScan(gates=OracleGates())), key)
+        ntajax.run(ntajax.Simulation(**short, student=ntajax.Gated(n_paths=1), engine=ContinualScan(gates=OracleGates())), key)
 
 
 def test_a_penalised_run_refuses_to_resume(key):
-    config = ntajax.Config(gradient="expected", t_total=0.2, n_save=3, n_seeds=1, lambda_ewc=1.0,
-                           engine=ContinualScan(penalty=OnlineEWC()))
+    config = ntajax.Simulation(gradient=ntajax.ExpectedGradient(), grid=ntajax.TimeGrid(t_total=0.2, n_save=3), n_seeds=1,
+                               engine=ContinualScan(penalty=OnlineEWC(lambda_ewc=1.0)))
     out = ntajax.run(config, key)
     with pytest.raises(Exception, match="cannot resume"):
         jax.block_until_ready(ntajax.run(config, key, init=out.final, start_step=config.n_steps).loss)
 
 
 def test_methods_declare_whether_they_need_task_boundaries():
-    methods = baselines(ntajax.Config(**FLEXIBLE, gradient="expected", t_total=2.0, n_save=5), lambda_ewc=1.0)
+    methods = baselines(flexible(t_total=2.0, n_save=5), lambda_ewc=1.0)
     told = {k for k, m in methods.items() if m.needs_task_boundaries}
     assert told == {"ewc", "l2", "oracle", "ewc_single_path"}
     assert all("(boundaries)" in methods[k].label for k in told)
@@ -240,8 +255,8 @@ def test_methods_declare_whether_they_need_task_boundaries():
 
 # ---------------------------------------------------------------------------------- summaries, sweeps
 def test_retention_is_the_loss_on_the_previous_task_at_each_block_end(key):
-    config = ntajax.Config(**FLEXIBLE | dict(block_length=0.5), gradient="expected", t_total=2.0, n_save=21, n_seeds=1,
-                           record_weights=True, weights_every=5, n_blocks=4)
+    config = flexible(block_length=0.5, t_total=2.0, n_save=21, n_seeds=1,
+                      recording=ntajax.Recording(weights=True, weights_every=5, n_blocks=4))
     teachers = ntajax.make_teachers(config, key)
     out = ntajax.run(config, key, teachers=teachers)
     summary = summarise_continual(config, jax.tree.map(lambda x: x[0], out), teachers)
@@ -261,8 +276,8 @@ def test_retention_is_the_loss_on_the_previous_task_at_each_block_end(key):
 
 
 def test_lambda_ewc_sweep_compiles_once(tmp_path):
-    base = ntajax.Config(**FLEXIBLE | dict(tau_c=1.3, lambda_nonneg=0.0, lambda_norm=0.0), gradient="expected",
-                         t_total=3.0, n_save=13, engine=ContinualScan(penalty=OnlineEWC()))
+    base = flexible(tau_c=1.3, lambda_nonneg=0.0, lambda_norm=0.0, t_total=3.0, n_save=13,
+                    engine=ContinualScan(penalty=OnlineEWC()))
     sweep = Sweep(base, (make_axis("lambda_ewc", [0.0, 0.5, 3.0]), make_axis("ewc_decay", [0.5, 1.0])), n_seeds=2)
     before = sweep_compile_count()
     ds = run_sweep(sweep, tmp_path / "ewc.zarr", progress=False)
@@ -279,8 +294,7 @@ def test_lambda_ewc_sweep_compiles_once(tmp_path):
 def test_comparison_ordering_at_small_size():
     """MODEL §9: EWC falls between forgetful and flexible NTA — for what the network keeps (re-gated
     retention, total alignment). It does not for plasticity: EWC adapts more slowly than forgetful."""
-    flexible = ntajax.Config(**FLEXIBLE, gradient="expected", t_total=10.0, n_save=41)
-    methods = baselines(flexible, lambda_ewc=1.0, ewc_decay=1.0)
+    methods = baselines(flexible(t_total=10.0, n_save=41), lambda_ewc=1.0, ewc_decay=1.0)
     ds = compare_methods({k: methods[k] for k in ("flexible", "forgetful", "ewc", "oracle")},
                          (make_axis("block_length", [1.0]),), n_seeds=2)
     m = ds.isel(block_length=0).mean("seed")

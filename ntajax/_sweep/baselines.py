@@ -40,15 +40,16 @@ import numpy as np
 import xarray as xr
 from jaxtyping import Array, Bool, Float, Int
 
+from .._compile import COMPILER_OPTIONS
 from .._curricula.clock import block_bounds
-from .._config import TRACED_FIELDS, Config
-from .._engines.continual import ContinualScan, FrozenGates, L2Pull, LearnedGates, OnlineEWC, OracleGates
 from .._curricula.curriculum import Blocked, Interleaved
+from .._engines.continual import ContinualScan, FrozenGates, L2Pull, LearnedGates, OnlineEWC, OracleGates
 from .._run import make_teachers, seed_keys, simulate
-from .._students.linear import GatedStudent, PerNeuronStudent, TwoLayerStudent
+from .._simulation import Simulation
+from .._students.linear import Gated, GatedStudent, PerNeuronStudent, TwoLayerStudent
 from .sweep import Sweep, stack_points
 from .._trajectory import Trajectory
-from ..metrics import adaptation_times
+from ..metrics._adaptation import adaptation_times
 from ..metrics._continual import (
     any_total_alignment,
     best_gate_loss,
@@ -63,40 +64,50 @@ class Baseline(NamedTuple):
     """One method of the comparison.
 
     Attributes:
-        config: the simulation config (its engine carries the method).
+        config: the simulation (its engine carries the method).
         label: a short name for legends.
         needs_task_boundaries: whether the method is told where tasks end (oracle knowledge).
     """
 
-    config: Config
+    config: Simulation
     label: str
     needs_task_boundaries: bool
 
 
-def forgetful_config(config: Config) -> Config:
+def forgetful_config(config: Simulation) -> Simulation:
     """The forgetful control of ``config``: τ_c = τ_w and every regulariser coefficient 0 (FIGURES §0, Fig. 2)."""
-    return config.replace(tau_c=config.tau_w, lambda_norm=0.0, lambda_nonneg=0.0, lambda_w=0.0)
+    return config.replace(
+        student=config.student.replace(tau_c=config.student.tau_w),
+        regulariser=config.regulariser.replace(lambda_norm=0.0, lambda_nonneg=0.0, lambda_w=0.0),
+    )
 
 
-def baselines(flexible: Config, *, lambda_ewc: float, ewc_decay: float = 1.0) -> dict[str, Baseline]:
-    """The methods of the module docstring's table, built from the flexible NTA config.
+def baselines(flexible: Simulation, *, lambda_ewc: float, ewc_decay: float = 1.0) -> dict[str, Baseline]:
+    """The methods of the module docstring's table, built from the flexible NTA simulation.
 
     Args:
-        flexible: the flexible NTA config (a gated student with M = P and a blocked curriculum).
-        lambda_ewc, ewc_decay: λ_EWC and γ of the EWC and L2 methods (MODEL §9).
+        flexible: the flexible NTA simulation (a :class:`ntajax.Gated` student with M = P and a
+            blocked curriculum).
+        lambda_ewc, ewc_decay: λ_EWC and γ of the EWC and L2 penalties (MODEL §9); they become the
+            penalties' ``lambda_ewc`` and ``ewc_decay`` (paths ``engine.penalty.lambda_ewc`` and
+            ``engine.penalty.ewc_decay``).
 
     Returns:
         ``{key: Baseline}`` in the table's order.
     """
-    if flexible.student != "gated":
-        raise ValueError(f"baselines() builds gated-student methods; got student={flexible.student!r}.")
+    if not isinstance(flexible.student, Gated):
+        raise ValueError(
+            f"baselines() builds gated-student methods; got student={type(flexible.student).__name__}(...): "
+            "pass a simulation with student=ntajax.Gated(...)."
+        )
     if not flexible.schedule.is_blocked:
-        raise ValueError("baselines() needs the flexible config on a blocked curriculum (the interleaved one is derived).")
+        raise ValueError("baselines() needs the flexible simulation on a Blocked curriculum (the interleaved one is derived).")
     forgetful = forgetful_config(flexible)
-    single = forgetful.replace(n_paths=1, engine=ContinualScan(gates=FrozenGates(1.0)))
+    single = forgetful.replace(student=forgetful.student.replace(n_paths=1), engine=ContinualScan(gates=FrozenGates(1.0)))
     penalty = dict(lambda_ewc=lambda_ewc, ewc_decay=ewc_decay)
     per = "step" if flexible.gradient.is_sampled else "sample"
     tasks = tuple(range(flexible.n_teachers))
+    interleaved = Interleaved(tasks=tasks, per=per, block_length=forgetful.curriculum.block_length)
 
     def method(config, label):
         engine = config.engine
@@ -106,14 +117,14 @@ def baselines(flexible: Config, *, lambda_ewc: float, ewc_decay: float = 1.0) ->
     return {
         "flexible": method(flexible, "flexible NTA"),
         "forgetful": method(forgetful, "forgetful NTA"),
-        "ewc": method(forgetful.replace(engine=ContinualScan(penalty=OnlineEWC()), **penalty), "online EWC"),
-        "l2": method(forgetful.replace(engine=ContinualScan(penalty=L2Pull()), **penalty), "L2 pull"),
+        "ewc": method(forgetful.replace(engine=ContinualScan(penalty=OnlineEWC(**penalty))), "online EWC"),
+        "l2": method(forgetful.replace(engine=ContinualScan(penalty=L2Pull(**penalty))), "L2 pull"),
         "oracle": method(forgetful.replace(engine=ContinualScan(gates=OracleGates())), "oracle gating"),
         "single_path": method(single, "single path"),
         "ewc_single_path": method(
-            single.replace(engine=ContinualScan(penalty=OnlineEWC(), gates=FrozenGates(1.0)), **penalty), "EWC single path"
+            single.replace(engine=ContinualScan(penalty=OnlineEWC(**penalty), gates=FrozenGates(1.0))), "EWC single path"
         ),
-        "interleaved": method(forgetful.replace(curriculum=Interleaved(tasks=tasks, per=per)), "interleaved"),
+        "interleaved": method(forgetful.replace(curriculum=interleaved), "interleaved"),
     }
 
 
@@ -149,12 +160,12 @@ SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(ContinualSummary))
 _BLOCK_FIELDS = ("adaptation_time", "censored", "retention", "regated_retention")
 
 
-def _gate_policy(config: Config):
+def _gate_policy(config: Simulation):
     engine = config.engine
     return engine.gates if isinstance(engine, ContinualScan) else LearnedGates()
 
 
-def regated_loss(config: Config, student, target: Float[Array, "d_out d_in"], task_weights) -> Float[Array, ""]:
+def regated_loss(config: Simulation, student, target: Float[Array, "d_out d_in"], task_weights) -> Float[Array, ""]:
     """Expected loss on ``target`` after re-setting only the gates of ``student`` (weights frozen).
 
     Learned gates: the best gates (least squares, see :mod:`ntajax.metrics._continual`). A gate
@@ -176,23 +187,24 @@ def _index(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
 
-def reference_schedule(config: Config, reference: Blocked | None = None) -> Blocked:
+def reference_schedule(config: Simulation, reference: Blocked | None = None) -> Blocked:
     """The blocks that define retention: ``reference``, the config's blocked curriculum, or A, B, A, B, …"""
     if reference is not None:
         return reference
     if isinstance(config.schedule, Blocked):
         return config.schedule
-    return Blocked(((0, tuple(range(config.n_teachers))),))
+    return Blocked(((0, tuple(range(config.n_teachers))),), block_length=config.curriculum.block_length)
 
 
 def summarise_continual(
-    config: Config, trajectory: Trajectory, teachers: Float[Array, "n_targets d_out d_in"], t_end=None,
+    config: Simulation, trajectory: Trajectory, teachers: Float[Array, "n_targets d_out d_in"], t_end=None,
     reference: Blocked | None = None, threshold: float = 0.1,
 ) -> ContinualSummary:
     """Reduce ONE seed's trajectory to a :class:`ContinualSummary` (traceable, vmappable).
 
     Args:
-        config: the run's config (``record_weights=True`` with every block end on the weight grid).
+        config: the run's simulation (``recording=Recording(weights=True)`` with every block end on the
+            weight grid).
         trajectory: one seed's trajectory (no seed axis).
         teachers: the teachers of the run (M_total, d_out, d_in).
         t_end: optional read-out time ≤ t_total on the recording grid (default t_total).
@@ -200,12 +212,13 @@ def summarise_continual(
         threshold: loss threshold of the adaptation time.
     """
     if trajectory.weights is None:
-        raise ValueError("summarise_continual needs recorded weights: set record_weights=True (see continual_sweep).")
+        raise ValueError("summarise_continual needs recorded weights: set recording=ntajax.Recording(weights=True, "
+                         "weights_every=...) with every block end on the weight grid (continual_sweep does this).")
     schedule = reference_schedule(config, reference)
     t = trajectory.t
     spacing = t[1] - t[0]
     if t_end is None:
-        t_end = config.t_total
+        t_end = config.grid.t_total
         last = t.shape[0] - 1
     else:
         last = jnp.clip(jnp.round(t_end / spacing).astype(jnp.int32), 0, t.shape[0] - 1)
@@ -214,7 +227,7 @@ def summarise_continual(
     alignment = any_total_alignment(trajectory.similarity, weights)
 
     n_blocks = config.block_count
-    starts, ends = block_bounds(config.block_length, n_blocks, t_end, config.dt)
+    starts, ends = block_bounds(config.curriculum.block_length, n_blocks, t_end, config.grid.dt)
     loss = jnp.where(valid, trajectory.loss, jnp.nan)
     times, censored = adaptation_times(t, loss, starts, ends, threshold)
     if not config.schedule.is_blocked:
@@ -222,7 +235,7 @@ def summarise_continual(
 
     # Students at the block ends, read from the weight grid (spacing weights_every · Δ).
     n_targets = teachers.shape[0]
-    weight_spacing = spacing * config.weights_every
+    weight_spacing = spacing * config.recording.weights_every
     n_weights = jax.tree.leaves(trajectory.weights)[0].shape[0]
     end_index = jnp.clip(jnp.round(jnp.nan_to_num(ends) / weight_spacing).astype(jnp.int32), 0, n_weights - 1)
     students = _index(trajectory.weights, end_index)  # K students
@@ -252,10 +265,10 @@ def summarise_continual(
 
 
 # -------------------------------------------------------------------------------------------- sweep
-@eqx.filter_jit
+@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)  # counts traces: compile_count()
-def run_continual_points(config: Config, key, teachers, t_end, reference: Blocked | None = None) -> ContinualSummary:
-    """Run a stacked config (traced leaves with a leading point axis) for all seeds and summarise.
+def run_continual_points(config: Simulation, key, teachers, t_end, reference: Blocked | None = None) -> ContinualSummary:
+    """Run a stacked simulation (traced leaves with a leading point axis) for all seeds and summarise.
 
     Returns:
         A :class:`ContinualSummary` with leading axes (point, seed).
@@ -292,10 +305,10 @@ def with_block_end_weights(sweep: Sweep) -> Sweep:
         ValueError: if some block end is not on the recording grid at all.
     """
     config = sweep.config
-    spacing = config.save_every * config.dt
-    intervals = config.n_save - 1
-    base_intervals = sweep.base.n_save - 1
-    lengths = sorted({p.get("block_length", float(sweep.base.block_length)) for p in sweep.point_fields()})
+    spacing = config.save_every * config.grid.dt
+    intervals = config.grid.n_save - 1
+    base_intervals = sweep.base.grid.n_save - 1
+    lengths = sorted({p["curriculum.block_length"] for p in sweep.point_fields()})
     times = lengths + sorted(set(sweep.end_times()))
     for x in times:
         if not _on_grid(x, spacing):
@@ -306,7 +319,8 @@ def with_block_end_weights(sweep: Sweep) -> Sweep:
             )
     every = max(w for w in range(1, intervals + 1)
                 if intervals % w == 0 and base_intervals % w == 0 and all(_on_grid(x, w * spacing) for x in times))
-    return dataclasses.replace(sweep, base=sweep.base.replace(record_weights=True, weights_every=every))
+    recording = sweep.base.recording.replace(weights=True, weights_every=every)
+    return dataclasses.replace(sweep, base=sweep.base.replace(recording=recording))
 
 
 def continual_sweep(
@@ -318,7 +332,8 @@ def continual_sweep(
     Every chunk of points runs as one compiled ``jit(vmap)`` program (padded to equal size, so the
     whole sweep compiles once). The result is labelled like a sweep store (:func:`ntajax.open_sweep`):
     one dimension per axis, then ``seed`` (and ``block``, ``teacher`` where needed); coordinates
-    hold the axis values and every traced field per point; attributes hold provenance, the sweep's
+    hold the axis values and every traced leaf per point (``field_tau_c``, ``field_lambda_ewc``, …,
+    each with its full path as attribute ``path``); attributes hold provenance, the sweep's
     description and its fingerprint.
 
     Args:
@@ -353,6 +368,14 @@ def continual_sweep(
     return _sweep_dataset(sweep, flat, provenance())
 
 
+def _field_names(paths) -> dict[str, str]:
+    """Coordinate name of each traced leaf: ``field_<name>`` with the leaf's last name where that
+    is unique (``field_tau_c``, ``field_lambda_ewc``), else ``field_<full path>``; the full path
+    is also the coordinate's ``path`` attribute."""
+    last = [p.rsplit(".", 1)[-1] for p in paths]
+    return {p: f"field_{n}" if last.count(n) == 1 else f"field_{p}" for p, n in zip(paths, last)}
+
+
 def _sweep_dataset(sweep: Sweep, flat: Mapping[str, np.ndarray], attrs: dict) -> xr.Dataset:
     dims, shape = list(sweep.dims), list(sweep.shape)
     extra = {f: ("block",) for f in _BLOCK_FIELDS} | {"end_task_loss": ("teacher",)}
@@ -367,8 +390,9 @@ def _sweep_dataset(sweep: Sweep, flat: Mapping[str, np.ndarray], attrs: dict) ->
         index[dims.index(dim)] = slice(None)
         coords[axis.name] = (dim, grid[tuple(index)]) if "+" in dim else grid[tuple(index)]
     fields = sweep.point_fields()
-    for name in TRACED_FIELDS:
-        coords[f"field_{name}"] = (tuple(dims), np.asarray([p[name] for p in fields], np.float64).reshape(shape))
+    paths = sweep.config.traced_paths()
+    for path, name in _field_names(paths).items():
+        coords[name] = (tuple(dims), np.asarray([p[path] for p in fields], np.float64).reshape(shape), {"path": path})
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(attrs)
     ds.attrs["sweep"] = json.dumps(sweep.describe(), sort_keys=True)
@@ -388,7 +412,7 @@ def compare_methods(
     numbers), stacked along a ``baseline`` dimension (not "method", which ``Dataset.sel`` reserves).
 
     Args:
-        methods: ``{key: Baseline}`` (e.g. :func:`baselines`); every config must share the
+        methods: ``{key: Baseline}`` (e.g. :func:`baselines`); every simulation must share the
             recording grid and block count.
         axes: the sweep axes shared by every method (e.g. ``(make_axis("block_length", [...]),)``).
         n_seeds, seed: seeds per point and the root seed.
@@ -405,8 +429,15 @@ def compare_methods(
                     combine_attrs="drop_conflicts")
     out = out.assign_coords(baseline=list(methods), label=("baseline", [m.label for m in methods.values()]),
                             needs_task_boundaries=("baseline", [m.needs_task_boundaries for m in methods.values()]))
-    for name in TRACED_FIELDS:
-        out.coords[f"field_{name}"] = xr.concat([r[f"field_{name}"] for r in results], dim="baseline")
+    # Every traced leaf of any method, by path; NaN for the methods that do not have it (e.g. λ_EWC
+    # without a penalty).
+    by_path = [{r[c].attrs["path"]: r[c].reset_coords(drop=True) for c in r.coords if c.startswith("field_")}
+               for r in results]
+    union = list(dict.fromkeys(path for fields in by_path for path in fields))
+    for path, name in _field_names(union).items():
+        template = next(fields[path] for fields in by_path if path in fields)
+        parts = [fields.get(path, xr.full_like(template, np.nan)).drop_attrs() for fields in by_path]
+        out.coords[name] = xr.concat(parts, dim="baseline").assign_attrs(path=path)
     out.attrs["methods"] = json.dumps({k: m.config.to_dict() for k, m in methods.items()}, sort_keys=True, default=str)
     out.attrs["task_boundaries"] = ("EWC, L2 pull and oracle gating are told the task boundaries (oracle knowledge); "
                                     "the NTA model is not.")
