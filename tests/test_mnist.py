@@ -6,7 +6,6 @@ the standard MNIST test set, Equinox's own Conv2d/MaxPool2d, numpy set algebra.
 
 import gzip
 import hashlib
-import time
 
 import equinox as eqx
 import jax
@@ -268,10 +267,8 @@ def test_feature_cache_is_reused_and_keyed_on_everything(tiny_features, shipped,
     def no_training(*args, **kwargs):
         raise AssertionError("the cached features should have been loaded, not retrained")
 
-    monkeypatch.setattr(_features, "train_cnn", no_training)
-    start = time.perf_counter()
+    monkeypatch.setattr(_features, "train_cnn", no_training)  # a retrain would fail the test
     again = nm.mnist_features(shipped, TINY_CNN, cache_dir=cache)
-    assert time.perf_counter() - start < 5
     assert np.array_equal(again.train, features.train) and again.key == features.key
     key = nm.features_key(TINY_CNN, shipped)
     assert len(key) == 64 and int(key, 16) >= 0  # a sha256 hex digest

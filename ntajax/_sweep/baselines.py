@@ -29,7 +29,6 @@ times and the "previous task" of retention, so it is read at the same times as t
 
 import dataclasses
 import json
-import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -442,8 +441,3 @@ def compare_methods(
     out.attrs["task_boundaries"] = ("EWC, L2 pull and oracle gating are told the task boundaries (oracle knowledge); "
                                     "the NTA model is not.")
     return out
-
-
-def count_needed_blocks(t_total: float, block_lengths) -> int:
-    """The largest block count over ``block_lengths`` for a run of length ``t_total``."""
-    return max(max(1, math.ceil(t_total / b - 1e-9)) for b in block_lengths)
