@@ -18,19 +18,21 @@ CHILD = r"""
 import json, resource, sys, time
 import jax
 import ntajax
-from ntajax._presets import fig2
+from ntajax._presets.runs import fig2
 from ntajax._run import run_stacked
 
 mode = sys.argv[1]
 variants = fig2()
 key = jax.random.key(0)
-configs = [v.config.replace(gradient="expected") if mode.startswith(("expected", "subspace")) else v.config for v in variants.values()]
+configs = [v.config for v in variants.values()]
+if mode.startswith(("expected", "subspace")):
+    configs = [c.replace(gradient=ntajax.ExpectedGradient()) for c in configs]
 if mode.startswith("subspace"):
-    configs = [c.replace(engine="subspace") for c in configs]
+    configs = [c.replace(engine=ntajax.SubspaceScan()) for c in configs]
 if mode.endswith("-sparse"):  # same run, recorded every 20 steps instead of every 2
-    configs = [c.replace(n_save=1001) for c in configs]
+    configs = [c.replace(grid=c.grid.replace(n_save=1001)) for c in configs]
 if mode == "diffrax":
-    configs = [c.replace(gradient="expected", engine="diffrax") for c in configs]
+    configs = [c.replace(gradient=ntajax.ExpectedGradient(), engine=ntajax.Diffrax()) for c in configs]
 def run_both(configs):
     # as ntajax run fig2 (run_variants): one stacked call, except for the adaptive ODE engine
     if configs[0].engine.stackable:
@@ -42,7 +44,7 @@ first = time.perf_counter() - t0
 warm = float("inf")
 for repeat in range(3):  # best of 3: the first call after a compile still pays warm-up costs
     t0 = time.perf_counter()
-    jax.block_until_ready(run_both([c.replace(tau_w=c.tau_w * (1.0001 + repeat * 1e-4)) for c in configs]))
+    jax.block_until_ready(run_both([c.set({"student.tau_w": c.student.tau_w * (1.0001 + repeat * 1e-4)}) for c in configs]))
     warm = min(warm, time.perf_counter() - t0)
 steps = sum(c.n_seeds * c.n_steps for c in configs)
 print(json.dumps(dict(mode=mode, first_call_s=first, warm_s=warm, steps=steps,

@@ -10,14 +10,14 @@ loss), gate speed is divided by the recording spacing (a true rate), and the tim
 no hand-applied shift.
 """
 
-import json
 import sys
 
 import numpy as np
 
 from ntajax import metrics
 from ntajax._cli.figure import FigureContext, figure_main
-from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, assigned, band, band_caption, block_table, matched_and_mismatched, shade_blocks
+from ntajax._plotting import (TASK_COLOURS, VARIANT_COLOURS, assigned, band, band_caption, block_table,
+                              matched_and_mismatched, shade_blocks, stored_parameter)
 from sweeps import fig2 as fig2_sweep
 
 TITLE = "Fig. 2 — flexible vs forgetful learning (loss, gates, alignment, speeds, adaptation time)"
@@ -65,7 +65,7 @@ def plot(data: dict, ctx: FigureContext) -> list:
         t_w, speed = _weight_speed(ds, variant)
         band(ax_wspeed, t_w, speed, colour, label=variant)
         block_length = float(ds["block_start"].values[1] - ds["block_start"].values[0]) if ds.sizes["block"] > 1 else t[-1]
-        tau_w = float(json.loads(ds.attrs["config"])[variant]["tau_w"])
+        tau_w = stored_parameter(ds, variant, "student.tau_w")
         centres = ds["block_start"].values + block_length / 2
         adapt = v["adaptation_time"].values / tau_w
         mean = np.nanmean(adapt, axis=0)

@@ -46,7 +46,7 @@ def plot(data: dict, ctx: FigureContext) -> list:
         _, _, x, y, mean, sem = seed_statistics(dense)
         draw_panel(fig, ax, dense, mean, label="final total alignment $A_{tot}$ (seed mean)", cmap="Oranges", limits=(0.5, 1.0))
         ax.set_title(f"{name}: dense, expected flow ({len(y)}×{len(x)} cells, N = {dense.sizes['seed']}; SEM max {np.nanmax(sem):.2f})")
-    t_total = json.loads(data["fig5a"].attrs["sweep"])["base"]["t_total"]
+    t_total = json.loads(data["fig5a"].attrs["sweep"])["base"]["grid"]["t_total"]
     fig.suptitle(f"Fig. 5: colour = seed mean of A_tot at t = {t_total:g}; common random numbers across cells", fontsize=10)
     return ctx.save(fig, "fig5")
 

@@ -1,17 +1,15 @@
 """The summary figure of ``ntajax run`` (reads a results Dataset; never trains).
 
 Bands are mean ± SEM over seeds, SEM = sample std (ddof 1)/√N (FIGURES.md §0), and the
-caption says so.
+caption says so. Importing this module sets no matplotlib state: the command line chooses the
+backend when a command draws.
 """
 
 import json
 
-import matplotlib
-
-matplotlib.use("Agg")  # noqa: E402  (headless backend for the CLI; set before pyplot import)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
 VARIANT_COLOURS = {"flexible": "black", "forgetful": "tab:grey"}
 TASK_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
@@ -37,9 +35,17 @@ def shade_contexts(ax, t: np.ndarray, context: np.ndarray) -> None:
         ax.axvspan(t[a], t[b], color=colour, alpha=0.07, lw=0)
 
 
+def stored_parameter(ds: xr.Dataset, variant, path: str) -> float:
+    """A parameter of a stored variant's simulation by dotted path, e.g. ``"student.tau_w"``
+    (read from the nested description in ``ds.attrs["config"]``)."""
+    value = json.loads(ds.attrs["config"])[str(variant)]
+    for name in path.split("."):
+        value = value[name]
+    return float(value)
+
+
 def summary_figure(ds: xr.Dataset):
     """Loss, gates, alignment and adaptation time per block; variants overlaid."""
-    configs = json.loads(ds.attrs["config"])
     t = ds["t"].values
     n_seeds = ds.sizes["seed"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
@@ -66,8 +72,8 @@ def summary_figure(ds: xr.Dataset):
         )  # mean over the mismatched (teacher, path) entries of each seed
         band(ax_align, t, matched.mean(axis=1), colour, label=f"{name} matched")
         band(ax_align, t, mismatched, colour, linestyle="--", label=f"{name} mismatched")
-        tau_w = configs[str(name)]["tau_w"]
-        block_length = configs[str(name)]["block_length"]
+        tau_w = stored_parameter(ds, name, "student.tau_w")
+        block_length = stored_parameter(ds, name, "curriculum.block_length")
         centres = ds["block_start"].values + block_length / 2
         adapt = v["adaptation_time"].values / tau_w
         mean, sem = mean_sem(adapt)
@@ -151,9 +157,8 @@ def block_table(ds: xr.Dataset, variant=None) -> tuple[np.ndarray, np.ndarray, n
     Starts are ``block_start`` (k·τ_B), ends are min(start + τ_B, t_total), the task is the
     recorded context at the first record of the block.
     """
-    configs = json.loads(ds.attrs["config"])
     name = str(ds["variant"].values[0]) if variant is None else str(variant)
-    block_length = float(configs[name]["block_length"])
+    block_length = stored_parameter(ds, name, "curriculum.block_length")
     t = ds["t"].values
     starts = ds["block_start"].values
     ends = np.minimum(starts + block_length, t[-1])

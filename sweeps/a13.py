@@ -8,6 +8,7 @@ share one compiled call (explicit per-run teachers). Per run the store keeps the
 metrics and the realised mean row overlap of its teachers.
 """
 
+import json
 import sys
 
 import jax
@@ -17,6 +18,7 @@ import xarray as xr
 
 import ntajax
 from ntajax import metrics
+from ntajax._simulation import describe
 from ntajax._cli.figure import FigureContext
 from ntajax._teachers.matrices import mean_row_overlap
 
@@ -30,11 +32,13 @@ def settings(ctx: FigureContext) -> dict:
     return {"overlaps": OVERLAPS, "n_seeds": n_seeds, "t_total": t_total, "seed": ctx.seed}
 
 
-def _config(t_total: float, n_runs: int) -> ntajax.Config:
-    return ntajax.Config(
-        d_in=20, d_out=10, n_teachers=2, n_paths=2, tau_w=1 / 60, tau_c=1 / 60, lambda_nonneg=0.0, lambda_norm=0.1,
-        norm_order=2, dt=0.01, t_total=t_total, n_save=int(round(t_total / 0.01)) + 1, batch_size=200, n_seeds=n_runs,
-        gradient="sampled", block_length=1.0, teachers=ntajax.ExplicitTeachers(),
+def _config(t_total: float, n_runs: int) -> ntajax.Simulation:
+    return ntajax.Simulation(
+        d_in=20, d_out=10, n_teachers=2, student=ntajax.Gated(n_paths=2, tau_w=1 / 60, tau_c=1 / 60),
+        regulariser=ntajax.Regulariser(lambda_nonneg=0.0, lambda_norm=0.1, norm_order=2),
+        grid=ntajax.TimeGrid(dt=0.01, t_total=t_total, n_save=int(round(t_total / 0.01)) + 1),
+        gradient=ntajax.SampledGradient(batch_size=200), n_seeds=n_runs,
+        curriculum=ntajax.Blocked(block_length=1.0), teachers=ntajax.ExplicitTeachers(),
     )
 
 
@@ -48,7 +52,8 @@ def simulate(overlaps, n_seeds: int, t_total: float, seed: int) -> xr.Dataset:
     trajectory = ntajax.run(config, key, teachers=teachers)
     summary = ntajax.summarise(config, trajectory)
     t = np.asarray(trajectory.t[0])
-    starts, ends = ntajax.block_bounds(config.block_length, config.block_count, config.t_total, config.dt)
+    time_grid = config.grid
+    starts, ends = ntajax.block_bounds(config.curriculum.block_length, config.block_count, time_grid.t_total, time_grid.dt)
     speed = [float(metrics.adaptation_speed(t, trajectory.loss[r], starts, ends)[1]) for r in range(config.n_seeds)]
     spec = [float(metrics.specialisation(trajectory.similarity[r], summary.assignment[r])) for r in range(config.n_seeds)]
     overlap = [mean_row_overlap(teachers[r]) for r in range(config.n_seeds)]
@@ -65,7 +70,7 @@ def simulate(overlaps, n_seeds: int, t_total: float, seed: int) -> xr.Dataset:
     )
     ds["adaptation_speed"].attrs["description"] = "mean over blocks of max_t |dL/dt| (MODEL §7.13)"
     ds["specialisation"].attrs["description"] = "max_t of the smoothed matched − mismatched similarity over the last 1/8 (§7.13)"
-    ds.attrs["config"] = config.to_json()
+    ds.attrs["config"] = json.dumps(describe(config), sort_keys=True)
     return ds
 
 

@@ -26,7 +26,7 @@ import sys
 import jax
 import numpy as np
 
-from ntajax import Variant, metrics, summarise
+from ntajax import SampledGradient, Variant, metrics, summarise
 from ntajax._presets.experiment import run_variants
 from ntajax._cli.figure import FigureContext
 from ntajax._presets.runs import fig2 as fig2_preset
@@ -44,8 +44,9 @@ N_STEPS = round(20 / DT)  # 667
 def full_variant(ctx: FigureContext) -> Variant:
     n_steps, n_seeds = ctx.pick((N_STEPS, 100), (N_STEPS, 20), (N_STEPS, 4))
     flexible = fig2_preset()["flexible"].config
-    config = flexible.replace(dt=DT, batch_size=1, t_total=n_steps * DT, n_save=n_steps + 1, n_seeds=n_seeds,
-                              dtype="float64", record_weights=True, weights_every=1)
+    config = flexible.replace(grid=flexible.grid.replace(dt=DT, t_total=n_steps * DT, n_save=n_steps + 1),
+                              gradient=SampledGradient(batch_size=1), n_seeds=n_seeds, dtype="float64",
+                              recording=flexible.recording.replace(weights=True, weights_every=1))
     return Variant(config, init=a1_sweep.fixed_init(config))
 
 

@@ -8,6 +8,7 @@ with explicit per-run teachers (one rotation shared by every rank). The store ke
 metrics per run and gate traces decimated for display, not the 10⁵-point records.
 """
 
+import json
 import sys
 
 import jax
@@ -17,6 +18,7 @@ import xarray as xr
 
 import ntajax
 from ntajax import metrics
+from ntajax._simulation import describe
 from ntajax._cli.figure import FigureContext
 
 from sweeps._common import sweep_main
@@ -31,11 +33,13 @@ def settings(ctx: FigureContext) -> dict:
     return {"grid": grid, "t_total": t_total, "n_seeds": n_seeds, "seed": ctx.seed}
 
 
-def _config(t_total: float, n_runs: int) -> ntajax.Config:
-    return ntajax.Config(
-        d_in=30, d_out=30, n_teachers=2, n_paths=2, tau_w=0.5, tau_c=0.1, lambda_nonneg=1 / 11, lambda_norm=10 / 11,
-        norm_order=1, dt=1e-3, t_total=t_total, n_save=int(round(t_total / 1e-3)) + 1, batch_size=200, n_seeds=n_runs,
-        gradient="sampled", block_length=1.0, teachers=ntajax.ExplicitTeachers(),
+def _config(t_total: float, n_runs: int) -> ntajax.Simulation:
+    return ntajax.Simulation(
+        d_in=30, d_out=30, n_teachers=2, student=ntajax.Gated(n_paths=2, tau_w=0.5, tau_c=0.1),
+        regulariser=ntajax.Regulariser(lambda_nonneg=1 / 11, lambda_norm=10 / 11, norm_order=1),
+        grid=ntajax.TimeGrid(dt=1e-3, t_total=t_total, n_save=int(round(t_total / 1e-3)) + 1),
+        gradient=ntajax.SampledGradient(batch_size=200), n_seeds=n_runs,
+        curriculum=ntajax.Blocked(block_length=1.0), teachers=ntajax.ExplicitTeachers(),
     )
 
 
@@ -49,10 +53,11 @@ def simulate(grid, t_total: float, n_seeds: int, seed: int, progress: bool = Tru
     trajectory = ntajax.run(config, key, teachers=teachers)
     summary = ntajax.summarise(config, trajectory)
     t = np.asarray(trajectory.t[0])
-    starts, ends = ntajax.block_bounds(config.block_length, config.block_count, config.t_total, config.dt)
+    time_grid = config.grid
+    starts, ends = ntajax.block_bounds(config.curriculum.block_length, config.block_count, time_grid.t_total, time_grid.dt)
     peak_per_block, peak_tail, norm_sq = [], [], []
     for run in range(config.n_seeds):
-        per_block, tail = metrics.peak_gate_speed_per_block(t, trajectory.gates[run], starts, ends, config.tau_c)
+        per_block, tail = metrics.peak_gate_speed_per_block(t, trajectory.gates[run], starts, ends, config.student.tau_c)
         peak_per_block.append(np.asarray(per_block))
         peak_tail.append(float(tail))
         path_a = int(summary.assignment[run, 0])
@@ -75,7 +80,7 @@ def simulate(grid, t_total: float, n_seeds: int, seed: int, progress: bool = Tru
     )
     ds["path_norm_sq"].attrs["description"] = "‖W_p‖²_F of the path assigned to A, mean of the last 3 records (= Σ_α s_α² of the student)"
     ds["peak_gate_speed"].attrs["description"] = "τ_c·max_{t∈block,p}|dc_p/dt| per block, mean over the last 10 % of blocks (MODEL §7.8)"
-    ds.attrs["config"] = config.to_json()
+    ds.attrs["config"] = json.dumps(describe(config), sort_keys=True)
     return ds
 
 

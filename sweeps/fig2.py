@@ -18,11 +18,12 @@ from sweeps._common import sweep_main, variants_store
 def variants(ctx: FigureContext) -> dict[str, Variant]:
     """The two Fig. 2 variants at the context's size."""
     t_total, n_save, n_seeds, weights_every = ctx.pick((20.0, 10001, 10, 10), (10.0, 5001, 3, 10), (2.0, 201, 2, 2))
-    return {
-        name: v._replace(config=v.config.replace(t_total=t_total, n_save=n_save, n_seeds=n_seeds, record_weights=True,
-                                                 weights_every=weights_every))
-        for name, v in fig2_preset().items()
-    }
+    out = {}
+    for name, v in fig2_preset().items():
+        config = v.config.replace(grid=v.config.grid.replace(t_total=t_total, n_save=n_save), n_seeds=n_seeds,
+                                  recording=v.config.recording.replace(weights=True, weights_every=weights_every))
+        out[name] = v._replace(config=config)
+    return out
 
 
 def compute(ctx: FigureContext) -> dict:

@@ -27,7 +27,7 @@ def paper_panels(ctx: FigureContext) -> dict[str, Sweep]:
     panels = {}
     for name, make in (("a", fig5a), ("b", fig5b)):
         sweep = make()
-        base = sweep.base.replace(t_total=t_total, n_save=int(round(t_total / 0.007)) + 1)
+        base = sweep.base.replace(grid=sweep.base.grid.replace(t_total=t_total, n_save=int(round(t_total / 0.007)) + 1))
         panels[name] = Sweep(base, sweep.axes, n_seeds=n_seeds, seed=ctx.seed)
     return panels
 
@@ -36,7 +36,8 @@ def dense_panels(ctx: FigureContext) -> dict[str, Sweep]:
     resolution, n_seeds = ctx.pick((16, 10), (8, 4), (3, 2))
     panels = {"a": phase_a(resolution, n_seeds), "b": phase_b(resolution, n_seeds)}
     if ctx.size == "tiny":
-        panels = {k: Sweep(s.base.replace(t_total=1.4, n_save=21), s.axes, n_seeds=s.n_seeds) for k, s in panels.items()}
+        panels = {k: Sweep(s.base.replace(grid=s.base.grid.replace(t_total=1.4, n_save=21)), s.axes, n_seeds=s.n_seeds)
+                  for k, s in panels.items()}
     return panels
 
 

@@ -1,6 +1,12 @@
-"""Running figure scripts: the context they get and the command-line driver.
+"""Running figure scripts: the context they get, how they are found, and the command-line driver.
 
-A figure script (a module in the top-level ``figures`` package) defines
+Figure scripts live outside the library. A package of them registers itself under the entry-point
+group ``ntajax.figures``: each entry resolves to a dict ``{figure name: script module name}``
+(relative to the entry's package), e.g. the repository's ``figures`` package declares
+``paper = "figures:FIGURES"`` in ``pyproject.toml``. :func:`registered_figures` collects them;
+the library never imports a figure package by name.
+
+A figure script defines
 
 * ``TITLE``: one line, e.g. ``"Fig. 2 — flexible vs forgetful learning"``;
 * ``compute(ctx) -> dict[str, xarray.Dataset]``: runs (or reuses, via ``ctx.cached``) the
@@ -8,14 +14,16 @@ A figure script (a module in the top-level ``figures`` package) defines
 * ``plot(data, ctx) -> list[pathlib.Path]``: reads the stores, never trains, and writes the
   figure with :meth:`FigureContext.save` (PNG and PDF);
 * ``headline(data) -> str``: one line with the figure's headline number;
-* ``main(argv=None)``: ``return ntajax._figure.figure_main(__name__, argv)``.
+* ``main(argv=None)``: ``return ntajax._cli.figure.figure_main(__name__, argv)``.
 
-``ntajax figure NAME`` and ``python -m figures.NAME`` both go through :func:`make_figure`.
+``ntajax figure NAME`` and ``python -m figures.NAME`` both go through :func:`make_figure`; the
+command lines set the non-interactive plotting backend, :func:`make_figure` itself does not.
 """
 
 import argparse
 import dataclasses
 import importlib
+import importlib.metadata
 import sys
 import time
 from collections.abc import Callable
@@ -91,15 +99,47 @@ class FigureResult:
     plot_s: float
 
 
+ENTRY_POINT_GROUP = "ntajax.figures"
+"""The entry-point group under which figure packages register ``{name: script module}``."""
+
+
+def registered_figures() -> dict[str, str]:
+    """Every registered figure: ``{name: full module name of its script}``, in registration order.
+
+    Raises:
+        ValueError: no figure package is installed, an entry does not resolve to a dict of
+            names, or two packages register the same figure name.
+    """
+    entries = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+    if not entries:
+        raise ValueError(
+            f"no figure package is installed: figure scripts register under the entry-point group "
+            f"{ENTRY_POINT_GROUP!r} (the repository's 'figures' package does; run pip install -e . in the repository)."
+        )
+    out: dict[str, str] = {}
+    for ep in entries:
+        try:
+            table = ep.load()
+        except ImportError as error:
+            raise ValueError(f"figure entry point {ep.name!r} = {ep.value!r} cannot be loaded: {error}") from error
+        if not isinstance(table, dict):
+            raise ValueError(f"figure entry point {ep.name!r} = {ep.value!r} is a {type(table).__name__}; "
+                             "it must be a dict {figure name: script module name}.")
+        package = ep.module
+        for name, module in table.items():
+            full = f"{package}.{module}"
+            if name in out and out[name] != full:
+                raise ValueError(f"figure {name!r} is registered twice: {out[name]} and {full}.")
+            out[name] = full
+    return out
+
+
 def load_figure(name: str):
-    """The figure script module registered as ``name`` (see ``figures.FIGURES``)."""
-    try:
-        import figures
-    except ImportError as error:  # pragma: no cover - only outside a source install
-        raise ValueError("the figure scripts (package 'figures') are not installed: pip install -e . from the repository") from error
-    if name not in figures.FIGURES:
-        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(figures.FIGURES)} (or 'all').")
-    module_name = f"figures.{figures.FIGURES[name]}"
+    """The figure script module registered as ``name`` (see :func:`registered_figures`)."""
+    registry = registered_figures()
+    if name not in registry:
+        raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(registry)} (or 'all').")
+    module_name = registry[name]
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as error:
@@ -109,10 +149,8 @@ def load_figure(name: str):
 
 
 def make_figure(name: str, ctx: FigureContext) -> FigureResult:
-    """Compute (or reuse) the stores of figure ``name`` and draw it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Compute (or reuse) the stores of figure ``name`` and draw it (with the current matplotlib
+    backend: the command lines choose Agg)."""
     module = load_figure(name)
     start = time.perf_counter()
     data = module.compute(ctx)
@@ -150,14 +188,17 @@ def report(result: FigureResult) -> str:
 
 def figure_main(module_name: str, argv=None) -> int:
     """``main()`` of a figure script: ``python -m figures.NAME [--quick] [--out DIR]``."""
-    import figures
+    import matplotlib
 
     module = sys.modules[module_name]
     if module_name == "__main__":  # run as python -m figures.NAME: the module's import name
         module_name = module.__spec__.name
-    name = next(key for key, value in figures.FIGURES.items() if f"figures.{value}" == module_name)
+    names = [key for key, value in registered_figures().items() if value == module_name]
+    if not names:
+        raise SystemExit(f"{module_name} is not a registered figure script (entry-point group {ENTRY_POINT_GROUP!r}).")
     parser = argparse.ArgumentParser(prog=f"python -m {module_name}", description=module.TITLE)
     add_figure_arguments(parser)
     args = parser.parse_args(argv)
-    print(report(make_figure(name, context_from_args(args))))
+    matplotlib.use("Agg")  # a command line that writes files: the headless backend, set here
+    print(report(make_figure(names[0], context_from_args(args))))
     return 0

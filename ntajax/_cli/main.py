@@ -7,37 +7,39 @@
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 
-from .._config import TRACED_FIELDS
 from .._presets.runs import PRESETS
+from .._simulation import Simulation
+from .names import ENGINES, GRADIENTS, STATIC_OPTIONS, apply_flat, parse_assignment_strings, toml_base
 
-# Fields a user may change from the command line, with the type their value is parsed as.
-_SETTABLE = {name: float for name in TRACED_FIELDS} | {
-    "d_in": int, "d_out": int, "n_teachers": int, "n_paths": int, "dt": float, "t_total": float,
-    "n_save": int, "batch_size": int, "n_seeds": int, "norm_order": int, "gradient": str,
-    "engine": str, "n_blocks": int,
-}
+_SET_HELP = (
+    "override a field for every variant (repeatable): a traced hyperparameter by its name or path "
+    "(tau_w, tau_c, init_scale, block_length, lambda_norm, lambda_nonneg, lambda_w, … or student.tau_c) or one of "
+    f"{', '.join(STATIC_OPTIONS)} (gradient: {'/'.join(GRADIENTS)}; engine: {'/'.join(ENGINES)})"
+)
 
 
-def parse_assignments(items: list[str]) -> dict:
-    """Parse ``name=value`` strings into typed config changes, rejecting unknown names."""
-    changes = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r} must look like name=value, e.g. --set tau_c=0.05.")
-        name, raw = item.split("=", 1)
-        name = name.strip()
-        if name not in _SETTABLE:
-            raise ValueError(f"--set {name}: unknown field. Settable fields: {', '.join(sorted(_SETTABLE))}.")
-        kind = _SETTABLE[name]
-        try:
-            changes[name] = kind(raw)
-        except ValueError:
-            raise ValueError(f"--set {name}={raw!r}: expected a value of type {kind.__name__}.") from None
-    return changes
+def parse_assignments(items: list[str], base: Simulation | None = None) -> dict:
+    """Parse ``name=value`` strings into typed changes of ``base`` (default: ``Simulation()``),
+    rejecting unknown names and static fields the command line does not set.
+
+    Traced hyperparameters are named by path or by their unique last component (``tau_c`` is
+    ``student.tau_c``, :meth:`ntajax.Simulation.resolve_path`); :data:`~ntajax._cli.names.STATIC_OPTIONS`
+    lists the static ones. Apply the result with :func:`ntajax._cli.names.apply_flat`.
+    """
+    return parse_assignment_strings(items, Simulation() if base is None else base)
+
+
+def _headless() -> None:
+    """Commands write image files: draw with the non-interactive Agg backend (set here, at the
+    command-line edge, never when a module is imported)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -59,7 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("preset", help=f"one of: {', '.join(sorted(PRESETS))}")
     run.add_argument(
         "--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
-        help=f"override a config field for every variant (repeatable). Fields: {', '.join(sorted(_SETTABLE))}",
+        help=_SET_HELP,
     )
     run.add_argument("--out", default="results", help="output directory (default: ./results)")
     run.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
@@ -79,7 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("spec", help="sweep preset name or path to a TOML file")
     sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
-                       help="override a field of the base config (repeatable)")
+                       help="override a field of the base simulation (repeatable; names as for ntajax run --set)")
     sweep.add_argument("--out", required=True, help="output directory (the store is DIR/sweep.zarr)")
     _cluster_options(sweep)
 
@@ -126,11 +128,12 @@ def _cluster_options(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _variants(preset: str, changes: dict):
+def _variants(preset: str, assignments: list[str]):
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(sorted(PRESETS))}.")
     variants = PRESETS[preset]()
-    return {name: v._replace(config=v.config.replace(**changes)) for name, v in variants.items()}
+    changes = parse_assignments(assignments, next(iter(variants.values())).config)
+    return {name: v._replace(config=apply_flat(v.config, changes)) for name, v in variants.items()}
 
 
 def command_run(args) -> int:
@@ -140,17 +143,22 @@ def command_run(args) -> int:
     from .._plotting import summary_figure
     from .._store.dataset import to_dataset, write_zarr
 
-    variants = _variants(args.preset, parse_assignments(args.assignments))  # validates before any work
+    variants = _variants(args.preset, args.assignments)  # validates before any work
     start = time.perf_counter()
     results = run_variants(variants, jax.random.key(args.seed), progress=not args.no_progress,
                            description=f"ntajax run {args.preset}")
     elapsed = time.perf_counter() - start
     ds = to_dataset(results)
+    ds.attrs["seed"] = args.seed  # the root key is jax.random.key(seed): what reproduces these runs
+    ds.attrs["preset"] = args.preset
+    ds.attrs["assignments"] = list(args.assignments)
     os.makedirs(args.out, exist_ok=True)
     write_zarr(ds, os.path.join(args.out, "results.zarr"))
+    _headless()
     fig = summary_figure(ds)
     fig.savefig(os.path.join(args.out, "summary.png"), dpi=120)
-    print(f"simulated {args.preset} in {elapsed:.1f} s; wrote {args.out}/results.zarr and {args.out}/summary.png")
+    print(f"simulated {args.preset} (seed {args.seed}) in {elapsed:.1f} s; "
+          f"wrote {args.out}/results.zarr and {args.out}/summary.png")
     print(_summary_table(ds))
     return 0
 
@@ -171,8 +179,7 @@ def _summary_table(ds) -> str:
     return "\n".join(lines)
 
 
-def _load_sweep(spec: str, changes: dict):
-    from .._sweep.sweep import Sweep
+def _load_sweep(spec: str, assignments: list[str]):
     from .._presets.sweeps import SWEEP_PRESETS, load_sweep_toml
 
     if spec in SWEEP_PRESETS:
@@ -180,18 +187,19 @@ def _load_sweep(spec: str, changes: dict):
     elif spec.endswith(".toml"):
         if not os.path.exists(spec):
             raise ValueError(f"sweep spec file {spec!r} does not exist.")
-        sweep = load_sweep_toml(spec)
+        sweep = load_sweep_toml(spec, build_base=toml_base)
     else:
         raise ValueError(f"unknown sweep spec {spec!r}: use a TOML file or one of {', '.join(sorted(SWEEP_PRESETS))}.")
-    if changes:
-        sweep = Sweep(sweep.base.replace(**changes), sweep.axes, n_seeds=sweep.n_seeds, zipped=sweep.zipped, seed=sweep.seed)
+    if assignments:
+        changes = parse_assignments(assignments, sweep.base)
+        sweep = dataclasses.replace(sweep, base=apply_flat(sweep.base, changes))
     return sweep
 
 
 def command_sweep(args) -> int:
     from .._sweep.execute import run_sweep
 
-    sweep = _load_sweep(args.spec, parse_assignments(args.assignments))  # validated before anything runs
+    sweep = _load_sweep(args.spec, args.assignments)  # validated before anything runs
     start = time.perf_counter()
     ds = run_sweep(sweep, os.path.join(args.out, "sweep.zarr"), chunk_size=args.chunk_size,
                    memory_budget_mb=args.memory_mb, scheduler=args.scheduler, progress=not args.no_progress)
@@ -208,11 +216,12 @@ def command_phase_diagram(args) -> int:
 
     if args.resolution < 2 or args.seeds < 1:
         raise ValueError(f"--resolution {args.resolution} must be ≥ 2 and --seeds {args.seeds} ≥ 1.")
-    gradient = "sampled" if args.sampled else "expected"
+    gradient = GRADIENTS["sampled" if args.sampled else "expected"]()
     panels = {"a": phase_a(args.resolution, args.seeds, gradient), "b": phase_b(args.resolution, args.seeds, gradient)}
     start = time.perf_counter()
     results = run_phase_diagram(panels, args.out, scheduler=args.scheduler, refine=not args.no_refine,
                                 progress=not args.no_progress)
+    _headless()
     fig = phase_figure(results)
     fig.savefig(os.path.join(args.out, "phase_diagram.png"), dpi=120)
     print(f"phase diagram in {time.perf_counter() - start:.1f} s → {args.out}/phase_diagram.zarr, {args.out}/phase_diagram.png")
@@ -221,23 +230,25 @@ def command_phase_diagram(args) -> int:
 
 
 def command_figure(args) -> int:
-    from .figure import context_from_args, load_figure, make_figure, report
+    from .figure import context_from_args, load_figure, make_figure, registered_figures, report
 
-    import figures
-
+    registry = registered_figures()  # a clear error when no figure package is installed
     if args.list or not args.names:
-        for name in figures.FIGURES:
+        for name in registry:
             try:
                 title = load_figure(name).TITLE
             except ValueError:
                 title = "(script missing)"
+            except ImportError as error:  # list the others; say why this one cannot be drawn
+                title = f"(script cannot be imported: {error})"
             print(f"{name:<16} {title}")
         return 0
-    names = list(figures.FIGURES) if args.names == ["all"] else args.names
+    names = list(registry) if args.names == ["all"] else args.names
     for name in names:
-        if name not in figures.FIGURES:
-            raise ValueError(f"unknown figure {name!r}; choose from: {', '.join(figures.FIGURES)} or 'all'.")
+        if name not in registry:
+            raise ValueError(f"unknown figure {name!r}; choose from: {', '.join(registry)} or 'all'.")
     ctx = context_from_args(args)
+    _headless()
     start = time.perf_counter()
     for name in names:
         print(report(make_figure(name, ctx)), flush=True)
