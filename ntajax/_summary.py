@@ -8,7 +8,6 @@ from jaxtyping import Array, Bool, Float, Int
 from ._curricula.clock import block_bounds
 from ._compile import COMPILER_OPTIONS
 from ._simulation import Simulation
-from ._students.linear import Gated
 from ._trajectory import Trajectory
 from .metrics import adaptation_times, assign_paths, classify_regime, gate_separation, total_alignment
 
@@ -25,8 +24,11 @@ class Summary(eqx.Module):
             NaN for blocks that do not exist (K = simulation.block_count).
         censored: (K,) True where the loss never fell below the threshold in the block.
         final_loss: () expected loss at t_total.
-        gate_separation: () ntajax's gate one-hotness measure (see ``metrics.gate_separation``).
-        regime: () 1 flexible / 0 forgetful by ntajax's own classifier (not the paper's).
+        gate_separation: () ntajax's gate one-hotness measure (see ``metrics.gate_separation``),
+            by the student's own arrangement of its gates (``StudentModel.path_gates``); NaN for
+            students without per-path gates.
+        regime: () 1 flexible / 0 forgetful / −2 undefined (no gate criterion) by ntajax's own
+            classifier (not the paper's).
     """
 
     assignment: Int[Array, " M"]
@@ -65,7 +67,8 @@ def summarise_one(config: Simulation, trajectory: Trajectory, threshold: float =
     starts, ends = block_bounds(config.curriculum.block_length, config.block_count, t_end, config.grid.dt)
     loss = jnp.where(valid, trajectory.loss, jnp.nan)
     times, censored = adaptation_times(t, loss, starts, ends, threshold)
-    if isinstance(config.student, Gated) and config.student.n_paths >= 2:
+    gates = config.student.path_gates(trajectory.gates)  # (T, P), or None: no gate criterion for this student
+    if gates is not None and gates.shape[1] >= 2:
         task = jnp.where(valid, trajectory.task, -1)
         block = jnp.where(valid, trajectory.block, -1)
         if read_early:
@@ -74,9 +77,9 @@ def summarise_one(config: Simulation, trajectory: Trajectory, threshold: float =
             previous = jnp.maximum(last - 1, 0)
             task = task.at[last].set(task[previous])
             block = block.at[last].set(block[previous])
-        separation = gate_separation(trajectory.gates, task, pi, block_index=block)
+        separation = gate_separation(gates, task, pi, block_index=block)
     else:
-        separation = jnp.float32(jnp.nan)
+        separation = jnp.asarray(jnp.nan, trajectory.loss.dtype)
     final = alignment[last]
     return Summary(
         assignment=pi,

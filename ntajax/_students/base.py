@@ -113,6 +113,13 @@ class StudentModel(eqx.Module):
         """A copy with some fields changed (re-validated)."""
         return dataclasses.replace(self, **changes)
 
+    def path_gates(self, gates: Float[Array, "T G"]) -> Float[Array, "T P"] | None:
+        """The recorded gate vectors (``Trajectory.gates`` of one seed) as one gate per path,
+        (time, path), for ntajax's regime classifier; ``None`` when the student has no single gate
+        per path (then its regime is "undefined"). Default: ``None``."""
+        del gates
+        return None
+
     @property
     def time_constant_names(self) -> tuple[str, ...]:
         """The fields of this model that are time constants (checked against dt): by default the

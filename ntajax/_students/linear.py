@@ -138,6 +138,9 @@ class Gated(_PathModel):
     def time_constants(self, state):
         return GatedStudent(W=self.tau_w, c=self.tau_c)
 
+    def path_gates(self, gates):
+        return gates  # one gate per path
+
     def initialise(self, key, *, d_in, d_out, n_teachers):
         del n_teachers
         W = weight_std(self.init_scale, d_in) * jax.random.normal(key, (self.n_paths, d_out, d_in))

@@ -13,8 +13,16 @@ for convenience, and any figure or table that uses it must label it as ntajax's:
   for one-hot gates on the assigned path, 0 for equal gates, negative when another path's gate
   is larger; it lies in [−1, 1] for non-negative gates (in [−2, 2] in general).
 * **Regime.** flexible (1) when the final total alignment (§7.5) is ≥ 0.9 and the gate separation
-  is ≥ 0.5, forgetful (0) otherwise (NaN inputs count as forgetful). Both thresholds are
-  parameters; the defaults are ntajax's choice, not the paper's.
+  is ≥ 0.5, forgetful (0) otherwise; **undefined (−2)** where the gate separation is NaN — a
+  student without one gate per path (the two-layer network, whose W2 has no per-path gate; the
+  per-neuron student, see below), or a run
+  with no block of a base teacher — rather than a silent "forgetful". A NaN alignment (a
+  diverged run) counts as forgetful; sweeps label diverged runs −1 from their status. Both
+  thresholds are parameters; the defaults are ntajax's choice, not the paper's.
+
+Per-neuron gating (one gate per path and output row) specialises row by row, with a path-to-teacher
+assignment of its own in every row (MODEL §7.9), which the whole-path assignment of the total
+alignment does not see; its regime is "undefined" here rather than a wrong "forgetful".
 """
 
 import equinox as eqx
@@ -25,6 +33,7 @@ from ._blocks import last_valid
 
 FLEXIBLE = 1
 FORGETFUL = 0
+UNDEFINED = -2
 
 
 @eqx.filter_jit
@@ -80,7 +89,7 @@ def classify_regime(
     alignment_threshold: float = 0.9,
     separation_threshold: float = 0.5,
 ) -> Int[Array, "*batch"]:
-    """ntajax's flexible/forgetful classifier: 1 (flexible) or 0 (forgetful); not the paper's.
+    """ntajax's flexible/forgetful classifier: 1 (flexible), 0 (forgetful) or −2 (undefined); not the paper's.
 
     Args:
         final_alignment: total alignment A_tot(t_tot) (§7.5), any shape (e.g. seeds × grid cells).
@@ -90,9 +99,11 @@ def classify_regime(
 
     Returns:
         int32 array of the broadcast shape: ``FLEXIBLE`` (1) where both values reach their
-        thresholds, ``FORGETFUL`` (0) elsewhere, including NaN inputs.
+        thresholds, ``UNDEFINED`` (−2) where the gate separation is NaN (no gate criterion
+        applies), ``FORGETFUL`` (0) elsewhere (a NaN alignment included).
     """
-    flexible = (jnp.asarray(final_alignment) >= alignment_threshold) & (
-        jnp.asarray(gate_separation) >= separation_threshold
-    )
-    return jnp.where(flexible, FLEXIBLE, FORGETFUL).astype(jnp.int32)
+    separation = jnp.asarray(gate_separation)
+    flexible = (jnp.asarray(final_alignment) >= alignment_threshold) & (separation >= separation_threshold)
+    label = jnp.where(flexible, FLEXIBLE, FORGETFUL)
+    return jnp.where(jnp.isnan(separation), UNDEFINED, label).astype(jnp.int32)
+
