@@ -15,15 +15,29 @@ VARIANT_COLOURS = {"flexible": "black", "forgetful": "tab:grey"}
 TASK_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
+def nan_mean_std(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample std (ddof = 1) along ``axis`` over the finite entries; NaN where fewer than
+    one (mean) or two (std) entries are finite — e.g. where every seed diverged — without numpy's
+    empty-slice warnings."""
+    x = np.asarray(x, dtype=float)
+    finite = np.isfinite(x)
+    n = np.sum(finite, axis=axis)
+    total = np.sum(np.where(finite, x, 0.0), axis=axis)
+    mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    squares = np.sum(np.where(finite, (x - np.expand_dims(mean, axis)) ** 2, 0.0), axis=axis)
+    std = np.where(n > 1, np.sqrt(squares / np.maximum(n - 1, 1)), np.nan)
+    return mean, std
+
+
 def mean_sem(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard error (ddof = 1) along ``axis``; SEM is 0 for a single seed."""
+    """Mean and standard error (ddof = 1) along ``axis`` over the finite entries (diverged seeds
+    are left out); SEM is 0 for a single seed."""
     x = np.asarray(x, dtype=float)
     n = np.sum(np.isfinite(x), axis=axis)
-    mean = np.nanmean(x, axis=axis)
+    mean, std = nan_mean_std(x, axis=axis)
     if x.shape[axis] < 2:
         return mean, np.zeros_like(mean)
-    sem = np.nanstd(x, axis=axis, ddof=1) / np.sqrt(np.maximum(n, 1))
-    return mean, sem
+    return mean, std / np.sqrt(np.maximum(n, 1))
 
 
 def shade_contexts(ax, t: np.ndarray, context: np.ndarray) -> None:
@@ -102,8 +116,8 @@ def band(ax, t, x, colour=None, label=None, linestyle="-", kind: str = "sem", lw
     if kind == "sem":
         mean, spread = mean_sem(x)
     elif kind == "std":
-        mean = np.nanmean(x, axis=0)
-        spread = np.nanstd(x, axis=0, ddof=1) if x.shape[0] > 1 else np.zeros_like(mean)
+        mean, spread = nan_mean_std(x, axis=0)
+        spread = spread if x.shape[0] > 1 else np.zeros_like(mean)
     else:
         raise ValueError(f"band kind={kind!r} must be 'sem' or 'std'.")
     (line,) = ax.plot(t, mean, color=colour, label=label, linestyle=linestyle, lw=lw)

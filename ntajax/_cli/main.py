@@ -166,15 +166,17 @@ def command_run(args) -> int:
 def _summary_table(ds) -> str:
     import numpy as np
 
+    from .._plotting import nan_mean_std
+
     lines = [f"{'variant':<10} {'final A_tot':>12} {'first/last adapt. time':>24} {'flexible seeds':>15} {'diverged':>9}"]
     for name in ds["variant"].values:
         v = ds.sel(variant=name)
-        adapt = np.nanmean(v["adaptation_time"].values, axis=0)
+        adapt = nan_mean_std(v["adaptation_time"].values, axis=0)[0]
         valid = adapt[np.isfinite(adapt)]
         first, last = (valid[0], valid[-1]) if valid.size else (np.nan, np.nan)
         lines.append(
             f"{str(name):<10} {float(v['final_alignment'].mean()):>12.3f} {first:>11.3f} / {last:<10.3f}"
-            f" {int(v['regime'].sum()):>9d}/{v.sizes['seed']:<5d} {int((v['status'] != 0).sum()):>9d}"
+            f" {int((v['regime'] == 1).sum()):>9d}/{v.sizes['seed']:<5d} {int((v['status'] != 0).sum()):>9d}"
         )
     return "\n".join(lines)
 
