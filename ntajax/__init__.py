@@ -5,6 +5,7 @@ from ._curricula.curriculum import SCHEDULE_NAMES, Blocked, Curriculum, Interlea
 from ._dynamics import ode_vector_field, velocity
 from ._engines.base import Engine
 from ._engines.euler import EulerScan, SubspaceScan
+from ._engines.minibatch import MinibatchScan
 from ._gradient import ExpectedGradient, GradientMode, SampledGradient
 from ._losses import Regulariser, column_norm_penalty, gate_regulariser, task_loss, total_loss
 from ._recording import Recording
@@ -15,6 +16,7 @@ from ._run import make_teachers, run, seed_keys, simulate
 from ._parameters import traced
 from ._students.base import LinearStudent, Student, StudentModel
 from ._students.linear import Gated, GatedStudent, PerNeuron, PerNeuronStudent, TwoLayer, TwoLayerStudent
+from ._students.nonlinear import GatedTanh, GatedTanhStudent
 from ._teachers.sets import CorrelatedTeachers, ExplicitTeachers, IIDTeachers, OrthogonalTeachers, SVDTeachers, TeacherSet
 from ._trajectory import Status, Trajectory
 from ._summary import Summary, summarise, summarise_one
@@ -98,6 +100,8 @@ __all__ = [
     "gate_regulariser",
     "GatedOutputs",
     "GatedStudent",
+    "GatedTanh",
+    "GatedTanhStudent",
     "GatePolicy",
     "GradientMode",
     "hidden_geometry",
@@ -110,6 +114,7 @@ __all__ = [
     "make_axis",
     "make_teachers",
     "metrics",
+    "MinibatchScan",
     "mnist",
     "MultiHeadScan",
     "MultiHeadStudent",
