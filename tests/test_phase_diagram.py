@@ -1,5 +1,6 @@
 """Phase-diagram job, boundary extraction, sweep CLI/TOML and multi-device sharding."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -8,8 +9,10 @@ import textwrap
 
 import numpy as np
 
-from ntajax._sweep.phase import boundary_by_interpolation
-from ntajax._presets.sweeps import load_sweep_toml
+import ntajax
+from ntajax._sweep.phase import boundary_by_interpolation, refine_boundary, seed_mean_final_alignment
+from ntajax._sweep.sweep import Sweep, make_axis
+from ntajax._presets.sweeps import fig5_base, load_sweep_toml
 from ntajax._store.sweep_store import SUMMARY_FIELDS, open_sweep
 from ntajax._cli.main import main
 
@@ -53,9 +56,13 @@ tau_w = 0.1
 tau_c = 0.02
 lambda_nonneg = 0.5
 lambda_norm = 2.5
+
+[base.grid]
 t_total = 0.4
 n_save = 5
-gradient = "expected"
+
+[base.gradient]
+type = "ExpectedGradient"
 
 [axes]
 block_over_tau_w = [1, 2]
@@ -97,32 +104,125 @@ def test_sweep_cli_rejects_bad_specs(tmp_path, capsys):
 
 DEVICES_SCRIPT = textwrap.dedent(
     """
-    import json, sys
-    import numpy as np
+    import json, sys, warnings
     import jax
     sys.path.insert(0, {tests!r})
-    from test_sweep import small_sweep
-    from ntajax._sweep_run import run_sweep
-    from ntajax._sweep_store import SUMMARY_FIELDS
-    ds = run_sweep(small_sweep("sampled"), {path!r}, chunk_size=4, progress=False)
-    print(json.dumps({{"devices": len(jax.devices())}}))
+    from test_sweep import SAMPLED, small_sweep
+    from ntajax._sweep.execute import run_sweep
+    from ntajax._sweep.sweep import chunk_inputs, run_chunk
+    sweep = small_sweep(SAMPLED)
+    ds = run_sweep(sweep, {path!r}, chunk_size=4, progress=False)
+    # where one chunk's inputs and outputs live
+    config, t_end, n = chunk_inputs(sweep, 0, 4, 4)
+    inputs = [sorted(d.id for d in leaf.sharding.device_set) for leaf in jax.tree.leaves(config) if isinstance(leaf, jax.Array)]
+    summary, traces, n = run_chunk(sweep, 0, 4, 4)
+    out = summary.final_alignment
+    shards = [(s.device.id, list(s.data.shape)) for s in out.addressable_shards]
+    # a chunk size the device count does not divide: padded, still on every device
+    odd, _, n_odd = run_chunk(sweep, 0, 3, 4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rounded = run_sweep(sweep, {path3!r}, chunk_size=3, progress=False)
+    print(json.dumps({{
+        "devices": len(jax.devices()), "inputs": inputs, "n": n,
+        "output_devices": sorted(d.id for d in out.sharding.device_set), "shards": shards,
+        "odd_width": odd.final_alignment.shape[0], "odd_points": n_odd,
+        "odd_devices": sorted(d.id for d in odd.final_alignment.sharding.device_set),
+        "warnings": [str(w.message) for w in caught], "rounded_chunk_size": int(rounded.attrs["chunk_size"]),
+    }}))
     """
 )
 
 
 def test_four_devices_give_the_same_sweep(tmp_path):
-    """Chunks sharded over 4 (virtual CPU) devices give the single-device results."""
-    from test_sweep import small_sweep
+    """Chunks sharded over 4 (virtual CPU) devices give the single-device results; a chunk's
+    inputs and outputs are split over all 4 devices, one point each; a chunk size that 4 does not
+    divide is rounded up to a multiple of 4 (with a warning), not run on one device."""
+    from test_sweep import SAMPLED, small_sweep
 
     from ntajax._sweep.execute import run_sweep
 
-    path = str(tmp_path / "four.zarr")
+    path, path3 = str(tmp_path / "four.zarr"), str(tmp_path / "four3.zarr")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    script = DEVICES_SCRIPT.format(tests=os.path.dirname(__file__), path=path)
+    script = DEVICES_SCRIPT.format(tests=os.path.dirname(__file__), path=path, path3=path3)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1])["devices"] == 4
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 4
+    assert report["inputs"] and all(ids == [0, 1, 2, 3] for ids in report["inputs"])  # every stacked leaf
+    assert report["n"] == 4 and report["output_devices"] == [0, 1, 2, 3]
+    assert sorted(d for d, _ in report["shards"]) == [0, 1, 2, 3]
+    assert all(shape == [1, 3] for _, shape in report["shards"])  # one point × 3 seeds per device
+    assert report["odd_width"] == 4 and report["odd_points"] == 3 and report["odd_devices"] == [0, 1, 2, 3]
+    assert any("chunk_size=3" in w and "chunk_size=4" in w for w in report["warnings"]), report["warnings"]
+    assert report["rounded_chunk_size"] == 4
     four = open_sweep(path)
-    one = run_sweep(small_sweep("sampled"), tmp_path / "one.zarr", chunk_size=4, progress=False)
+    rounded = open_sweep(path3)
+    one = run_sweep(small_sweep(SAMPLED), tmp_path / "one.zarr", chunk_size=4, progress=False)
     for name in SUMMARY_FIELDS:
         np.testing.assert_allclose(four[name].values, one[name].values, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(rounded[name].values, one[name].values, rtol=1e-5, atol=1e-6, equal_nan=True,
+                                   err_msg=name)
+
+
+# ------------------------------------------------------------------------------- refine_boundary
+def _two_axis_sweep(y=(1.0, 2.0, 4.0), x=tuple(np.geomspace(1.0, 40.0, 6)), **options) -> Sweep:
+    """τ_B/τ_w × τ_w/τ_c on the Fig. 5 base, expected flow, t_tot = 2 (nothing runs until evaluated)."""
+    base = fig5_base(ntajax.ExpectedGradient(), n_save=21)
+    base = base.replace(grid=base.grid.replace(t_total=2.0))
+    return Sweep(base, (make_axis("block_over_tau_w", y), make_axis("tau_ratio", x)), **options)
+
+
+def _known_map(y, x):
+    """A monotone map in x with its ¾ crossing at x = b(y) = 3·y (far outside the grid for y = 4)."""
+    b = np.where(y < 3.0, 3.0 * y, 1e3)
+    return 0.5 + 0.5 / (1.0 + np.exp(-3.0 * (np.log(x) - np.log(b))))
+
+
+def test_refine_boundary_finds_a_known_crossing():
+    """Bisection from the brackets of a coarse grid converges on the exact crossing of a synthetic
+    map (the per-point evaluation is injected: nothing is simulated); a row without a crossing
+    stays NaN; every probe keeps the sweep's settings."""
+    sweep = _two_axis_sweep(n_seeds=4, seed=7, n_blocks_total=3, traces=("loss",), trace_every=2)
+    x = np.asarray(sweep.axis("tau_ratio").values)
+    y = np.asarray(sweep.axis("block_over_tau_w").values)
+    coarse = _known_map(y[:, None], x[None, :])
+    _, bracket = boundary_by_interpolation(coarse, x)
+    assert np.isnan(bracket[2]).all()
+    probes = []
+
+    def evaluate(probe):
+        probes.append(probe)
+        points = probe.axis_values()
+        return np.array([_known_map(p["block_over_tau_w"], p["tau_ratio"]) for p in points])
+
+    iterations = 12
+    refined = refine_boundary(sweep, "tau_ratio", bracket, iterations=iterations, evaluate=evaluate)
+    step = np.log(x[1] / x[0])
+    np.testing.assert_allclose(np.log(refined[:2]), np.log(3.0 * y[:2]), atol=step / 2**iterations)
+    assert np.isnan(refined[2])
+    assert len(probes) == iterations
+    kept = [f.name for f in dataclasses.fields(Sweep) if f.name not in ("axes", "zipped")]
+    for probe in probes:
+        for name in kept:  # base, n_seeds, seed, n_blocks_total, traces, trace_every, and any later field
+            assert getattr(probe, name) == getattr(sweep, name), name
+        assert probe.zipped == (("block_over_tau_w", "tau_ratio"),)
+        assert [type(a) for a in probe.axes] == [type(a) for a in sweep.axes]
+        assert probe.axis("block_over_tau_w").values == sweep.axis("block_over_tau_w").values
+        assert probe.n_points == len(y)
+
+
+def test_refined_boundary_matches_a_dense_grid():
+    """On simulated runs: the boundary bisected from a 4-point grid agrees with the interpolated
+    boundary of a 16-point grid of the same axis to within the dense grid's spacing."""
+    x = np.geomspace(1.0, 40.0, 16)
+    dense = _two_axis_sweep(y=(2.0, 4.0), x=x, n_seeds=2)
+    mean = seed_mean_final_alignment(dense).reshape(dense.shape)
+    boundary, _ = boundary_by_interpolation(mean, x)
+    assert np.isfinite(boundary).all()
+    coarse = dataclasses.replace(dense, axes=(dense.axes[0], make_axis("tau_ratio", x[::5])))
+    np.testing.assert_allclose(x[::5], np.geomspace(1.0, 40.0, 4))
+    _, bracket = boundary_by_interpolation(mean[:, ::5], x[::5])
+    refined = refine_boundary(coarse, "tau_ratio", bracket)
+    assert np.all((bracket[:, 0] <= refined) & (refined <= bracket[:, 1]))
+    assert np.all(np.abs(np.log(refined) - np.log(boundary)) <= np.log(x[1] / x[0]) + 1e-9), (refined, boundary)

@@ -15,14 +15,22 @@ from ntajax._sweep.sweep import Sweep, make_axis, summarise_run
 from ntajax._sweep.execute import compile_count, run_sweep
 from ntajax._store.sweep_store import SUMMARY_FIELDS
 
-BASE = dict(d_in=20, d_out=10, tau_w=0.1, tau_c=0.02, lambda_nonneg=0.5, lambda_norm=2.5, dt=1e-3,
-            t_total=0.6, n_save=13, block_length=0.1)
+SAMPLED, EXPECTED = ntajax.SampledGradient(), ntajax.ExpectedGradient()
 
 
-def small_sweep(gradient="expected", **axes):
+def base_simulation(gradient=EXPECTED, *, t_total=0.6, n_save=13, block_length=0.1):
+    """d_in 20, d_out 10, τ_w = 0.1, τ_c = 0.02, λ_nonneg = 0.5, λ_norm = 2.5, dt = 1e-3, τ_B = 0.1."""
+    return ntajax.Simulation(
+        d_in=20, d_out=10, student=ntajax.Gated(tau_w=0.1, tau_c=0.02),
+        regulariser=ntajax.Regulariser(lambda_nonneg=0.5, lambda_norm=2.5),
+        grid=ntajax.TimeGrid(dt=1e-3, t_total=t_total, n_save=n_save),
+        curriculum=ntajax.Blocked(block_length=block_length), gradient=gradient,
+    )
+
+
+def small_sweep(gradient=EXPECTED, **axes):
     axes = axes or {"block_over_tau_w": [1, 3], "tau_ratio": [1, 2, 5]}
-    base = ntajax.Config(gradient=gradient, **BASE)
-    return Sweep(base, tuple(make_axis(k, v) for k, v in axes.items()), n_seeds=3)
+    return Sweep(base_simulation(gradient), tuple(make_axis(k, v) for k, v in axes.items()), n_seeds=3)
 
 
 def _values(ds):
@@ -39,11 +47,11 @@ def _assert_same(a, b, **tol):
 
 def test_sweep_point_equals_single_run(tmp_path):
     """Point i × seed s equals ntajax.run of that point's config with the sweep's key (float32: rtol 1e-5)."""
-    sweep = small_sweep("sampled")
+    sweep = small_sweep(SAMPLED)
     ds = run_sweep(sweep, tmp_path / "s.zarr", progress=False)
     config = sweep.config
     for i, point in enumerate(sweep.point_fields()):
-        single = config.replace(**point)
+        single = config.set(point)
         trajectory = ntajax.run(single, jax.random.key(sweep.seed))
         summary = jax.vmap(lambda tr: summarise_run(single, tr))(trajectory)
         index = np.unravel_index(i, sweep.shape)
@@ -70,8 +78,8 @@ def test_one_compile_for_every_traced_axis(tmp_path):
 
 
 def test_bad_sweep_specs_are_rejected_before_running():
-    base = ntajax.Config(gradient="expected", **BASE)
-    with pytest.raises(ValueError, match="not a traced config field"):
+    base = base_simulation()
+    with pytest.raises(ValueError, match="not a traced parameter"):
         Sweep(base, (make_axis("tau_x", [1.0]),))
     with pytest.raises(ValueError, match="has no values"):
         Sweep(base, (make_axis("tau_c", []),))
@@ -82,7 +90,7 @@ def test_bad_sweep_specs_are_rejected_before_running():
 
 
 def test_zipped_axes(tmp_path):
-    sweep = Sweep(ntajax.Config(gradient="expected", **BASE),
+    sweep = Sweep(base_simulation(),
                   (make_axis("tau_c", [0.02, 0.05]), make_axis("tau_w", [0.1, 0.2])), n_seeds=2,
                   zipped=(("tau_c", "tau_w"),))
     ds = run_sweep(sweep, tmp_path / "z.zarr", progress=False)
@@ -115,13 +123,14 @@ KILL_SCRIPT = textwrap.dedent(
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     from test_sweep import small_sweep
-    from ntajax._sweep_run import run_sweep
+    import ntajax
+    from ntajax._sweep.execute import run_sweep
     done = []
     def die(index):
         done.append(index)
         if len(done) == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-    run_sweep(small_sweep("sampled"), {path!r}, chunk_size=1, progress=False, on_chunk=die)
+    run_sweep(small_sweep(ntajax.SampledGradient()), {path!r}, chunk_size=1, progress=False, on_chunk=die)
     """
 )
 
@@ -134,9 +143,9 @@ def test_resume_after_sigkill(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     computed = []
-    resumed = run_sweep(small_sweep("sampled"), path, chunk_size=1, progress=False, on_chunk=computed.append)
+    resumed = run_sweep(small_sweep(SAMPLED), path, chunk_size=1, progress=False, on_chunk=computed.append)
     assert len(computed) == small_sweep().n_points - 2
-    fresh = run_sweep(small_sweep("sampled"), tmp_path / "fresh.zarr", chunk_size=1, progress=False)
+    fresh = run_sweep(small_sweep(SAMPLED), tmp_path / "fresh.zarr", chunk_size=1, progress=False)
     _assert_same(_values(resumed), _values(fresh))
     assert resumed.attrs["complete"]
 
@@ -144,12 +153,14 @@ def test_resume_after_sigkill(tmp_path):
 def test_fixed_number_of_blocks_reads_each_point_at_its_own_end(tmp_path):
     """n_blocks_total = 3: a point with τ_B = 0.1 is read at t = 0.3, one with τ_B = 0.2 at 0.6,
     and each equals a single run of exactly that length."""
-    base = ntajax.Config(gradient="sampled", **{**BASE, "t_total": 0.3, "n_save": 7})
+    base = base_simulation(SAMPLED, t_total=0.3, n_save=7)
     sweep = Sweep(base, (make_axis("block_length", [0.1, 0.2]),), n_seeds=2, n_blocks_total=3)
-    assert sweep.config.t_total == pytest.approx(0.6) and sweep.end_times() == pytest.approx([0.3, 0.6])
+    assert sweep.config.grid.t_total == pytest.approx(0.6) and sweep.end_times() == pytest.approx([0.3, 0.6])
     ds = run_sweep(sweep, tmp_path / "blocks.zarr", progress=False)
     for i, (block, t_total, n_save) in enumerate([(0.1, 0.3, 7), (0.2, 0.6, 13)]):
-        single = base.replace(block_length=block, t_total=t_total, n_save=n_save, n_seeds=2, n_blocks=sweep.config.n_blocks)
+        single = base.replace(curriculum=base.curriculum.replace(block_length=block),
+                              grid=base.grid.replace(t_total=t_total, n_save=n_save), n_seeds=2,
+                              recording=base.recording.replace(n_blocks=sweep.config.recording.n_blocks))
         trajectory = ntajax.run(single, jax.random.key(sweep.seed))
         summary = jax.vmap(lambda tr: summarise_run(single, tr))(trajectory)
         for name in ("final_alignment", "mean_alignment", "final_loss", "adaptation_time", "gate_separation", "gate_contrast"):
@@ -160,13 +171,13 @@ def test_fixed_number_of_blocks_reads_each_point_at_its_own_end(tmp_path):
 
 
 def test_traces_on_request_match_the_single_run(tmp_path):
-    base = ntajax.Config(gradient="expected", **BASE)
+    base = base_simulation()
     sweep = Sweep(base, (make_axis("tau_c", [0.02, 0.05]),), n_seeds=2, traces=("loss", "alignment", "gates"), trace_every=3)
     ds = run_sweep(sweep, tmp_path / "tr.zarr", progress=False)
     assert ds["trace_loss"].dims == ("tau_c", "seed", "trace_t") and ds.sizes["trace_t"] == 5
     np.testing.assert_allclose(ds["trace_t"].values, base.save_times[::3])
     for i, tau_c in enumerate([0.02, 0.05]):
-        single = sweep.config.replace(tau_c=tau_c)
+        single = sweep.config.set({"tau_c": tau_c})
         trajectory = ntajax.run(single, jax.random.key(0))
         summary = ntajax.summarise(single, trajectory)
         np.testing.assert_allclose(ds["trace_loss"].values[i], np.asarray(trajectory.loss)[:, ::3], rtol=1e-5, atol=1e-7)

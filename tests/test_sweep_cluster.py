@@ -16,12 +16,13 @@ from ntajax._store.sweep_store import SUMMARY_FIELDS
 distributed = pytest.importorskip("distributed")
 xr = pytest.importorskip("xarray")
 
-BASE = dict(d_in=20, d_out=10, tau_w=0.1, tau_c=0.02, lambda_nonneg=0.5, lambda_norm=2.5, dt=1e-3,
-            n_save=11, gradient="expected")
-
-
 def small_sweep(t_total=0.4, block_length=0.1):
-    base = ntajax.Config(t_total=t_total, block_length=block_length, **BASE)
+    base = ntajax.Simulation(
+        d_in=20, d_out=10, student=ntajax.Gated(tau_w=0.1, tau_c=0.02),
+        regulariser=ntajax.Regulariser(lambda_nonneg=0.5, lambda_norm=2.5),
+        grid=ntajax.TimeGrid(dt=1e-3, t_total=t_total, n_save=11), gradient=ntajax.ExpectedGradient(),
+        curriculum=ntajax.Blocked(block_length=block_length),
+    )
     return Sweep(base, (make_axis("tau_ratio", [1, 2, 5]), make_axis("lambda_norm", [0.5, 2.5])), n_seeds=3)
 
 

@@ -1,7 +1,7 @@
 """The main job: two dense phase-diagram panels, their boundaries, a store and a figure.
 
-``ntajax phase-diagram`` runs :func:`ntajax._sweep_presets.phase_a` (τ_B/τ_w × τ_w/τ_c) and
-:func:`~ntajax._sweep_presets.phase_b` (τ_B/τ_w × λ) into ``DIR/phase_diagram.zarr/{a,b}``,
+``ntajax phase-diagram`` runs :func:`ntajax._presets.sweeps.phase_a` (τ_B/τ_w × τ_w/τ_c) and
+:func:`~ntajax._presets.sweeps.phase_b` (τ_B/τ_w × λ) into ``DIR/phase_diagram.zarr/{a,b}``,
 adds the interpolated and bisection-refined boundaries to each store, draws
 ``DIR/phase_diagram.png`` and returns the two datasets.
 """
@@ -106,9 +106,6 @@ def draw_panel(fig, ax, ds: xr.Dataset, values: np.ndarray, *, label: str, cmap:
 
 def phase_figure(results: dict[str, xr.Dataset]):
     """Heatmaps of the seed-mean final total alignment (top) and its SEM (bottom), with the boundary."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, len(results), figsize=(5.5 * len(results), 8.5), constrained_layout=True, squeeze=False)

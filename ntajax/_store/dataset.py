@@ -8,7 +8,6 @@ MODEL §7.4); the assignment π is stored next to them.
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import tempfile
 import warnings
@@ -18,39 +17,21 @@ import jax
 import numpy as np
 import xarray as xr
 
-from .._config import Config
+from .._provenance import provenance as _provenance
+from .._simulation import Simulation
 from .._summary import Summary
 from .._trajectory import Trajectory
 
-
-def git_commit() -> str:
-    """The git commit of the ntajax source tree, or "unknown" outside a git checkout."""
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
-            capture_output=True, text=True, timeout=5, check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+__all__ = ["provenance", "to_dataset", "write_zarr"]
 
 
-def provenance() -> dict:
-    """ntajax and jax versions, the git commit when known, and the devices used."""
-    from .. import __version__
-
-    return {
-        "ntajax_version": __version__,
-        "jax_version": jax.__version__,
-        "git_commit": git_commit(),
-        "device": ", ".join(str(d) for d in jax.devices()),
-        "platform": platform.platform(),
-    }
+def provenance(*, seed: int | None = None) -> dict:
+    """The attributes every store carries: :func:`ntajax._provenance.provenance` plus the flat
+    ``jax_version`` key that stores have always had."""
+    return _provenance(seed=seed) | {"jax_version": jax.__version__}
 
 
-def to_dataset(results: Mapping[str, tuple[Config, Trajectory, Summary]]) -> xr.Dataset:
+def to_dataset(results: Mapping[str, tuple[Simulation, Trajectory, Summary]]) -> xr.Dataset:
     """Stack the runs of several variants into one Dataset along ``variant``.
 
     Args:
@@ -58,12 +39,15 @@ def to_dataset(results: Mapping[str, tuple[Config, Trajectory, Summary]]) -> xr.
             summaries carry a leading seed axis. All variants must share the recording grid.
             With teachers, they are stored once per variant (``teachers``: variant, target,
             row, column; with a ``seed`` axis when drawn per seed). Recorded weights
-            (``record_weights=True``) are stored as ``weights_<field>`` (variant, seed,
+            (``recording=Recording(weights=True)``) are stored as ``weights_<field>`` (variant, seed,
             t_weights, ...) on their own time grid ``t_weights``.
+
+    The ``config`` attribute is ``{variant: simulation.to_dict()}`` as JSON (nested by object,
+    :func:`ntajax._simulation.describe`).
     """
     names = list(results)
     configs = [results[n][0] for n in names]
-    grids = {(c.n_save, c.t_total, c.n_seeds, c.block_count) for c in configs}
+    grids = {(c.grid.n_save, c.grid.t_total, c.n_seeds, c.block_count) for c in configs}
     if len(grids) != 1:
         raise ValueError(f"variants {names} differ in recording grid, seeds or block count: {grids}; store them separately.")
 
@@ -72,7 +56,7 @@ def to_dataset(results: Mapping[str, tuple[Config, Trajectory, Summary]]) -> xr.
 
     first = configs[0]
     t = np.asarray(results[names[0]][1].t[0])
-    starts = np.arange(first.block_count) * float(first.block_length)
+    starts = np.arange(first.block_count) * float(first.curriculum.block_length)
     data = {
         "loss": (("variant", "seed", "t"), stack(lambda tr, s: tr.loss)),
         "minibatch_loss": (("variant", "seed", "t"), stack(lambda tr, s: tr.minibatch_loss)),
@@ -103,7 +87,7 @@ def to_dataset(results: Mapping[str, tuple[Config, Trajectory, Summary]]) -> xr.
             "block": np.arange(first.block_count),
             "block_start": ("block", starts),
             "teacher": np.arange(first.n_teachers),
-            "path": np.arange(first.n_paths),
+            "path": np.arange(results[names[0]][1].similarity.shape[-1]),
         },
     )
     ds["alignment"].attrs["description"] = "total alignment A_tot on the assigned paths (MODEL §7.5)"

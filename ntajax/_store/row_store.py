@@ -37,12 +37,17 @@ from .. import metrics
 from ..metrics import _rows
 
 
+# Student models whose runs are row-matched, by the class name the stored config records
+# (``config[variant]["student"]["type"]``, see :func:`ntajax._simulation.describe`).
+_TWO_LAYER, _PER_NEURON = "TwoLayer", "PerNeuron"
+
+
 def _student_rows(ds: xr.Dataset, kind: str, variant) -> np.ndarray:
-    if kind == "two_layer":
+    if kind == _TWO_LAYER:
         return ds["weights_W1"].sel(variant=variant).values  # (seed, T_w, hidden, d_in)
-    if kind == "per_neuron":
+    if kind == _PER_NEURON:
         return np.asarray(_rows.per_neuron_rows(ds["weights_W"].sel(variant=variant).values))
-    raise ValueError(f"row matching is defined for 'two_layer' and 'per_neuron' students, got {kind!r}.")
+    raise ValueError(f"row matching is defined for TwoLayer and PerNeuron students, got student={kind}.")
 
 
 def end_of_last_blocks(ds: xr.Dataset, variant, n_teachers: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +59,7 @@ def end_of_last_blocks(ds: xr.Dataset, variant, n_teachers: int) -> tuple[np.nda
     first record.
     """
     config = json.loads(ds.attrs["config"])[str(variant)]
-    block_length = float(config["block_length"])
+    block_length = float(config["curriculum"]["block_length"])
     t = ds["t"].values
     t_w = ds["t_weights"].values
     context = ds["context"].sel(variant=variant).isel(seed=0).values
@@ -82,13 +87,13 @@ def add_row_matching(ds: xr.Dataset, *, speed_window: int = 2) -> xr.Dataset:
     with the row-matched variables listed in the module docstring added.
 
     Args:
-        ds: store of ``two_layer`` or ``per_neuron`` runs; every variant must use the same student
-            kind and sizes.
+        ds: store of :class:`ntajax.TwoLayer` or :class:`ntajax.PerNeuron` runs; every variant
+            must use the same student model and sizes.
         speed_window: running-maximum window of the FC per-layer speed, in recorded samples.
     """
     configs = json.loads(ds.attrs["config"])
     variants = [str(v) for v in ds["variant"].values]
-    kinds = {configs[v]["student"] for v in variants}
+    kinds = {configs[v]["student"]["type"] for v in variants}
     if len(kinds) != 1:
         raise ValueError(f"add_row_matching needs one student kind per store, got {sorted(kinds)}.")
     (kind,) = kinds
@@ -123,7 +128,7 @@ def add_row_matching(ds: xr.Dataset, *, speed_window: int = 2) -> xr.Dataset:
                 "mean_row_alignment": alignment.mean(),
                 "sorted_similarity": np.asarray(_rows.sorted_similarity(base, blocks)),
             }
-            if kind == "per_neuron":
+            if kind == _PER_NEURON:
                 gates = ds["gates"].sel(variant=variant).values[s]
                 values["matched_gates"] = np.asarray(_rows.matched_gates(gates, match, n_teachers))
                 values["same_output_fraction"] = float(metrics.same_output_fraction(match, d_out))
@@ -165,7 +170,7 @@ def add_row_matching(ds: xr.Dataset, *, speed_window: int = 2) -> xr.Dataset:
         teacher_row=k, row_teacher=("teacher_row", k // d_out), row_output=("teacher_row", k % d_out),
         student_row=np.arange(new.sizes["student_row"]), sorted_block=np.arange(n_teachers),
     )
-    if kind == "two_layer":
+    if kind == _TWO_LAYER:
         times, _ = end_of_last_blocks(ds, variants[0], n_teachers)
         new = new.assign_coords(ctx=np.arange(n_teachers), t_end=("ctx", times), sorted_column=k,
                                 hidden=np.arange(new.sizes["hidden"]), output=np.arange(d_out))

@@ -6,20 +6,28 @@ independently. A chunk's ``chunk_done`` flag is written only after all of its va
 so a run killed mid-write recomputes that chunk on resume. The store records the sweep's
 fingerprint and refuses to mix results of a different sweep.
 :func:`open_sweep` returns the results on the sweep's N-d grid.
+
+Coordinates: ``axis_<name>`` (point) holds each axis's value per point (on the grid of
+:func:`open_sweep`, a coordinate ``<name>`` along the axis's dimension); every traced leaf of
+the simulation has a per-point coordinate named by :func:`field_names` (``field_tau_c``, or
+``field_<full path>`` where the last name is not unique) with its full path (e.g.
+``student.tau_c``) as the ``path`` attribute. The ``sweep`` attribute is
+:meth:`Sweep.describe` as JSON, with the base simulation as
+:func:`ntajax._simulation.describe` writes it.
 """
 
 import json
 import os
 import warnings
 
+import jax
 import numpy as np
 import xarray as xr
 
-from .._config import TRACED_FIELDS
 from .dataset import provenance
-from .._sweep.sweep import RunSummary, Sweep
+from .._sweep.sweep import SUMMARY_FIELDS, Sweep
 
-SUMMARY_FIELDS = tuple(RunSummary.__dataclass_fields__)  # the per-run summary variables
+__all__ = ["SUMMARY_FIELDS", "SweepStore", "field_names", "open_sweep", "stored_fields"]
 _INT_FIELDS = ("regime", "status", "assignment")
 _EXTRA_DIMS = {"adaptation_time": ("block",), "assignment": ("teacher",), "trace_gates": ("trace_t", "gate")}
 
@@ -42,11 +50,19 @@ def _quiet():
     return ctx
 
 
-def _n_gates(config) -> int:
-    """Number of gate entries of the config's student (the length of its gate vector)."""
-    import jax
+def field_names(paths) -> dict[str, str]:
+    """Coordinate name of each traced leaf: ``field_<name>`` with the leaf's last name where that
+    is unique (``field_tau_c``, ``field_lambda_ewc``), else ``field_<full path>``."""
+    last = [p.rsplit(".", 1)[-1] for p in paths]
+    return {p: f"field_{n}" if last.count(n) == 1 else f"field_{p}" for p, n in zip(paths, last)}
 
-    student = jax.eval_shape(lambda k: config.student_class.initialise(config, key=k), jax.random.key(0))
+
+def _n_gates(config) -> int:
+    """Number of gate entries of the simulation's student (the length of its gate vector)."""
+    student = jax.eval_shape(
+        lambda k: config.student.initialise(k, d_in=config.d_in, d_out=config.d_out, n_teachers=config.n_teachers),
+        jax.random.key(0),
+    )
     return int(jax.eval_shape(lambda s: s.gate_vector(), student).shape[0])
 
 
@@ -70,10 +86,10 @@ def _template(sweep: Sweep, chunk_size: int) -> xr.Dataset:
     values = sweep.axis_values()
     for axis in sweep.axes:
         coords[f"axis_{axis.name}"] = ("point", np.asarray([v[axis.name] for v in values], np.float64))
-    for field in TRACED_FIELDS:
-        coords[field] = ("point", np.asarray([p.get(field, float(getattr(sweep.base, field))) for p in points], np.float64))
+    for path, name in field_names(config.traced_paths()).items():
+        coords[name] = ("point", np.asarray([p[path] for p in points], np.float64), {"path": path})
     ds = xr.Dataset(data, coords=coords)
-    ds.attrs.update(provenance())
+    ds.attrs.update(provenance(seed=sweep.seed))
     ds.attrs["sweep"] = json.dumps(sweep.describe(), sort_keys=True)
     ds.attrs["fingerprint"] = sweep.fingerprint()
     ds.attrs["dims"] = json.dumps(list(sweep.dims))
@@ -175,10 +191,9 @@ def open_sweep(path) -> xr.Dataset:
         index = [0] * len(dims)
         index[dims.index(dim)] = slice(None)
         coords[name] = (dim, values[tuple(index)]) if "+" in dim else values[tuple(index)]
-    axis_names = {axis["name"] for axis in sweep["axes"]}
-    for field in TRACED_FIELDS:
-        if field not in axis_names:  # an axis already has its own 1-D coordinate of that name
-            coords[field] = (tuple(dims), flat[field].values.reshape(shape))
+    for name, coord in flat.coords.items():
+        if name.startswith("field_"):
+            coords[name] = (tuple(dims), coord.values.reshape(shape), coord.attrs)
     ds = xr.Dataset({k: (d, v, a) for k, (d, v, a) in data.items()}, coords=coords)
     ds.attrs.update(flat.attrs)
     ds.attrs["complete"] = bool(flat["chunk_done"].values.all())

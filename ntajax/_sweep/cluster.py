@@ -4,7 +4,7 @@ How it works
 ------------
 :func:`run_on_cluster` connects a ``dask.distributed.Client`` to the scheduler and submits
 one task per pending chunk; each task calls
-:func:`ntajax._sweep_run.compute_chunk` ``(sweep, index, chunk_size, n_devices=1)`` on a
+:func:`ntajax._sweep.sweep.compute_chunk` ``(sweep, index, chunk_size, n_devices=1)`` on a
 worker and returns that chunk's summaries as small numpy arrays. Results are gathered
 as chunks finish (in any order) and handed back to the driver, which alone writes the
 zarr store, so workers need no shared filesystem and never touch the store. Because
@@ -64,7 +64,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .sweep import Sweep
+from .sweep import Sweep, compute_chunk
 
 RETRIES = 3
 """How often a chunk whose task raised is retried before the sweep fails."""
@@ -74,7 +74,7 @@ _ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss|inproc)://)?(?:\[[0-9A-Fa-f:.]+
 _FORMS = "'local:N' (N ≥ 1 worker processes on this machine) or a dask scheduler address such as 'tcp://host:8786'"
 
 
-def _parse_scheduler(scheduler: str) -> tuple[str, int | str]:
+def parse_scheduler(scheduler: str) -> tuple[str, int | str]:
     """``("local", n_workers)`` or ``("address", address)``; ValueError for anything else."""
     if not isinstance(scheduler, str):
         raise ValueError(f"scheduler={scheduler!r} must be a string: {_FORMS}.")
@@ -105,7 +105,7 @@ def run_on_cluster(
     """Compute the ``pending`` chunks of ``sweep`` on a dask cluster.
 
     Returns a generator yielding ``(chunk_index, summaries)`` as chunks finish, in any
-    order; ``summaries`` is :func:`~ntajax._sweep_run.compute_chunk`'s dict. Nothing is
+    order; ``summaries`` is :func:`~ntajax._sweep.sweep.compute_chunk`'s dict. Nothing is
     started until it is iterated, and a ``"local:N"`` cluster lives until it is exhausted
     or closed. The scheduler string is checked (and dask imported) on the call itself.
 
@@ -119,14 +119,12 @@ def run_on_cluster(
         ValueError: ``scheduler`` is not one of the accepted forms.
         ImportError: dask.distributed is not installed.
     """
-    kind, value = _parse_scheduler(scheduler)  # validated when called, before anything starts
+    kind, value = parse_scheduler(scheduler)  # validated when called, before anything starts
     distributed = _import_distributed()
     return _run(distributed, sweep, [int(i) for i in pending], chunk_size, kind, value, scheduler)
 
 
 def _run(distributed, sweep, pending, chunk_size, kind, value, scheduler):
-    from .execute import compute_chunk
-
     if not pending:
         return
     cluster = None

@@ -2,8 +2,14 @@
 
 The flattened points are cut into chunks of equal size (the last one padded by repeating
 its final point, whose results are dropped), so every chunk reuses one compiled program.
-With several local devices a chunk's points are sharded across them. Finished chunks are
-written to the store as they arrive, and re-running the same sweep skips them.
+With several local devices a chunk's points are sharded across all of them: a chunk size
+the device count does not divide is rounded up to a multiple of it (with a warning), never
+run on fewer devices. Finished chunks are written to the store as they arrive, and
+re-running the same sweep skips them.
+
+Dependencies run one way: this module uses :mod:`ntajax._sweep.cluster` for the dask
+scheduler, and both use the chunk computation of :mod:`ntajax._sweep.sweep`
+(:func:`~ntajax._sweep.sweep.compute_chunk`).
 """
 
 import math
@@ -11,14 +17,16 @@ import os
 import time
 from collections.abc import Iterable
 
+import equinox as eqx
 import jax
-import jax.numpy as jnp
-import numpy as np
 import xarray as xr
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .sweep import Sweep, run_points, stack_points, sweep_teachers
-from .._store.sweep_store import SUMMARY_FIELDS, SweepStore, open_sweep
+from .._store.sweep_store import SweepStore, open_sweep
+from .._warnings import warn_at_caller
+from .cluster import parse_scheduler, run_on_cluster
+from .sweep import Sweep, compute_chunk, program_width, run_points
+
+__all__ = ["DEFAULT_MEMORY_BUDGET_MB", "choose_chunk_size", "compile_count", "compute_chunk", "run_bytes", "run_sweep"]
 
 DEFAULT_MEMORY_BUDGET_MB = 512.0
 
@@ -27,10 +35,12 @@ def run_bytes(sweep: Sweep) -> int:
     """Rough peak bytes of one run (one point, one seed) inside a chunk: the record buffer,
     the student state and, in sampled mode, one block of random inputs."""
     c = sweep.config
-    per_record = 8 + c.n_paths * (1 + c.n_teachers) + c.n_paths * max(c.d_out, 1)
-    state = 4 * c.n_paths * c.d_out * c.d_in
-    draws = c.engine.rng_batch * c.d_in * c.d_in if c.gradient.is_sampled and hasattr(c.engine, "rng_batch") else 0
-    return 4 * (c.n_save * per_record + 6 * state + draws)
+    n_paths = getattr(c.student, "n_paths", 1)
+    per_record = 8 + n_paths * (1 + c.n_teachers) + n_paths * max(c.d_out, 1)
+    state = 4 * n_paths * c.d_out * c.d_in
+    rng_batch = getattr(c.engine, "rng_batch", 0)
+    draws = rng_batch * c.d_in * c.d_in if c.gradient.is_sampled else 0
+    return 4 * (c.grid.n_save * per_record + 6 * state + draws)
 
 
 def choose_chunk_size(sweep: Sweep, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, n_devices: int = 1) -> int:
@@ -42,39 +52,8 @@ def choose_chunk_size(sweep: Sweep, memory_budget_mb: float = DEFAULT_MEMORY_BUD
     return max(n_devices, size - size % n_devices)
 
 
-def _shard(config, n_devices: int):
-    if n_devices <= 1:
-        return config
-    mesh = Mesh(np.asarray(jax.devices()[:n_devices]), ("points",))
-    sharding = NamedSharding(mesh, PartitionSpec("points"))
-    return jax.tree.map(lambda x: jax.device_put(x, sharding) if isinstance(x, jax.Array) and x.ndim == 1 else x, config)
-
-
-def compute_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int | None = None) -> dict[str, np.ndarray]:
-    """Summaries of chunk ``index`` as numpy arrays with leading axes (point, seed).
-
-    Pure in (sweep, index, chunk_size): a dask worker, a resumed run and an uninterrupted
-    run compute identical values.
-    """
-    n_devices = len(jax.devices()) if n_devices is None else n_devices
-    chunk = slice(index * chunk_size, (index + 1) * chunk_size)
-    points = sweep.point_fields()[chunk]
-    padded = points + [points[-1]] * (chunk_size - len(points))
-    config = _shard(stack_points(sweep.config, padded), n_devices if chunk_size % n_devices == 0 else 1)
-    t_end = None
-    if sweep.n_blocks_total is not None:
-        ends = sweep.end_times()[chunk]
-        t_end = jnp.asarray(ends + [ends[-1]] * (chunk_size - len(ends)), jnp.float32)
-    summary, traces = run_points(config, jax.random.key(sweep.seed), sweep_teachers(sweep), t_end, sweep.traces, sweep.trace_every)
-    out = {name: np.asarray(getattr(summary, name))[: len(points)] for name in SUMMARY_FIELDS}
-    out |= {f"trace_{name}": np.asarray(value)[: len(points)] for name, value in traces.items()}
-    return out
-
-
 def compile_count() -> int:
     """How many times the sweep program has been traced in this process."""
-    import equinox as eqx
-
     return eqx.debug.get_num_traces(run_points)
 
 
@@ -92,44 +71,45 @@ def run_sweep(
 
     Args:
         sweep: what to run.
-        out: zarr store path; an existing store of the same sweep is resumed, one of a
-            different sweep is refused.
-        chunk_size: points per compiled call; default from ``memory_budget_mb``.
+        out: zarr store path; an existing store of the same sweep is resumed (with the
+            store's own chunk size), one of a different sweep is refused.
+        chunk_size: points per compiled call; default from ``memory_budget_mb``. With several
+            local devices it is rounded up to a multiple of the device count (an
+            :class:`ntajax.NtajaxWarning` says so), so that every device holds the same
+            number of points; a resumed store whose chunk size they do not divide pads each
+            call instead (:func:`~ntajax._sweep.sweep.program_width`).
         memory_budget_mb: memory a chunk may use (rough estimate, see :func:`run_bytes`).
         scheduler: ``None`` (this process), a dask scheduler address, or ``"local:N"`` for a
-            dask LocalCluster with N worker processes.
+            dask LocalCluster with N worker processes (one device each).
         progress: show a progress bar over chunks with points/s and ETA.
         on_chunk: optional callback ``on_chunk(index)`` after each chunk is stored.
     """
     if scheduler is not None:
-        from .cluster import _parse_scheduler
-
-        _parse_scheduler(scheduler)  # reject a bad address before creating the store
+        parse_scheduler(scheduler)  # reject a bad address before creating the store
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size} must be at least 1.")
     # With a cluster the driver only writes results: do not initialise JAX's devices here.
     n_devices = len(jax.devices()) if scheduler is None else 1
     if chunk_size is None:
         chunk_size = choose_chunk_size(sweep, memory_budget_mb, n_devices)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size={chunk_size} must be at least 1.")
+    elif chunk_size % n_devices:
+        rounded = program_width(chunk_size, n_devices)
+        warn_at_caller(
+            f"chunk_size={chunk_size} is not a multiple of the {n_devices} local devices; using chunk_size={rounded} "
+            f"so that every device holds {rounded // n_devices} points of each chunk."
+        )
+        chunk_size = rounded
     store = SweepStore.open(out, sweep, chunk_size)
     pending = [i for i, done in enumerate(store.done()) if not done]
     results: Iterable[tuple[int, dict]]
     if scheduler is None:
-        results = ((i, compute_chunk(sweep, i, store.chunk_size)) for i in pending)
-        results = _with_progress(results, pending, store, sweep, progress)
-        for index, summary in results:
-            store.write_chunk(index, summary)
-            if on_chunk is not None:
-                on_chunk(index)
+        results = ((i, compute_chunk(sweep, i, store.chunk_size, n_devices)) for i in pending)
     else:
-        from .cluster import run_on_cluster
-
-        for index, summary in _with_progress(
-            run_on_cluster(sweep, pending, store.chunk_size, scheduler), pending, store, sweep, progress
-        ):
-            store.write_chunk(index, summary)
-            if on_chunk is not None:
-                on_chunk(index)
+        results = run_on_cluster(sweep, pending, store.chunk_size, scheduler)
+    for index, summary in _with_progress(results, pending, store, sweep, progress):
+        store.write_chunk(index, summary)
+        if on_chunk is not None:
+            on_chunk(index)
     return open_sweep(out)
 
 

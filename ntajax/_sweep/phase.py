@@ -12,10 +12,12 @@ axis is log-spaced). :func:`refine_boundary` then bisects on the traced paramete
 all rows at once in one compiled program.
 """
 
+import dataclasses
+from collections.abc import Callable
+
 import numpy as np
 
-from .sweep import Sweep
-from .execute import compute_chunk
+from .sweep import Sweep, compute_chunk
 
 DEFAULT_THRESHOLD = 0.75
 
@@ -57,6 +59,27 @@ def boundary_by_interpolation(
     return boundary, bracket
 
 
+def seed_mean_final_alignment(sweep: Sweep) -> np.ndarray:
+    """(n_points,) seed mean of the final total alignment of every point of ``sweep``, run as one
+    chunk of the sweep's compiled program (the evaluation :func:`refine_boundary` uses)."""
+    summary = compute_chunk(sweep, 0, sweep.n_points)
+    return np.nanmean(summary["final_alignment"], axis=1)
+
+
+def probe_sweep(sweep: Sweep, x_axis: str, probe: np.ndarray) -> Sweep:
+    """``sweep`` with one point per row of its y axis, at x = ``probe[row]``: the two axes zipped,
+    every other setting (base, seeds, seed, total-time rule, traces, ...) unchanged."""
+    if len(sweep.axes) != 2 or sweep.zipped:
+        raise ValueError(f"refine_boundary needs a sweep of two unzipped axes, got axes {[a.name for a in sweep.axes]} "
+                         f"with zipped={sweep.zipped}.")
+    y_axis = next(a for a in sweep.axes if a.name != x_axis)
+    axes = tuple(
+        dataclasses.replace(a, values=tuple(float(v) for v in (probe if a.name == x_axis else a.values)))
+        for a in sweep.axes
+    )
+    return dataclasses.replace(sweep, axes=axes, zipped=((y_axis.name, x_axis),))
+
+
 def refine_boundary(
     sweep: Sweep,
     x_axis: str,
@@ -64,43 +87,38 @@ def refine_boundary(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     iterations: int = 6,
+    evaluate: Callable[[Sweep], np.ndarray] = seed_mean_final_alignment,
 ) -> np.ndarray:
     """Bisect the boundary on the x axis's traced parameter, all rows in parallel.
 
     Each iteration evaluates the midpoints (geometric for log-spaced axes) of every row's
     bracket as one chunk of the sweep's compiled program, and keeps the half whose ends
-    straddle the threshold. Rows without a bracket stay NaN.
+    straddle the threshold. Rows without a bracket stay NaN. The probes form a sweep derived
+    from ``sweep`` (:func:`probe_sweep`): only the axis values change.
 
     Args:
-        sweep: a two-axis sweep (y axis first, x axis second).
+        sweep: a two-axis sweep (any order of the x and y axes).
         x_axis: name of the x axis.
-        bracket: (n_y, 2) lower and upper x of each row's crossing.
+        bracket: (n_y, 2) lower and upper x of each row's crossing (NaN: no crossing).
+        threshold: the seed-mean alignment that separates the regimes.
         iterations: halvings of the bracket.
+        evaluate: maps a probe sweep (one point per row, in row order) to the (n_y,) seed-mean
+            alignment; default :func:`seed_mean_final_alignment`.
 
     Returns:
         (n_y,) refined boundary x.
     """
-    y_axis = next(a for a in sweep.axes if a.name != x_axis)
     x_values = np.asarray(sweep.axis(x_axis).values, float)
     geometric = _is_geometric(x_values)
+    bracket = np.asarray(bracket, float)
     lower, upper = bracket[:, 0].copy(), bracket[:, 1].copy()
-    valid = np.isfinite(lower)
+    valid = np.isfinite(lower) & np.isfinite(upper)
     if not valid.any():
         return np.full(len(lower), np.nan)
-    ys = np.asarray(y_axis.values, float)
     for _ in range(iterations):
         mid = np.sqrt(lower * upper) if geometric else 0.5 * (lower + upper)
         probe = np.where(valid, mid, x_values[0])
-        # the probes as a zipped sweep over (y, x): one point per row, one compiled call
-        probe_sweep = Sweep(
-            sweep.base,
-            tuple(type(a)(**{**a.__dict__, "values": tuple(ys if a.name == y_axis.name else probe)}) for a in sweep.axes),
-            n_seeds=sweep.n_seeds,
-            zipped=((sweep.axes[0].name, sweep.axes[1].name),),
-            seed=sweep.seed,
-        )
-        summary = compute_chunk(probe_sweep, 0, probe_sweep.n_points)
-        mean = np.nanmean(summary["final_alignment"], axis=1)
+        mean = np.asarray(evaluate(probe_sweep(sweep, x_axis, probe)), float)
         above = mean >= threshold
         upper = np.where(valid & above, mid, upper)
         lower = np.where(valid & ~above, mid, lower)

@@ -26,10 +26,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Float, Int
 
 from .._curricula.clock import count_blocks
 from .._compile import COMPILER_OPTIONS
+from .._provenance import VERSION
 from .._run import make_teachers, seed_keys, simulate
 from .._simulation import Simulation
 from .._students.linear import Gated
@@ -273,9 +275,7 @@ class Sweep:
 
     def fingerprint(self) -> str:
         """sha256 of :meth:`describe` plus the ntajax version."""
-        from .. import __version__
-
-        text = json.dumps(self.describe(), sort_keys=True) + __version__
+        text = json.dumps(self.describe(), sort_keys=True) + VERSION
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -401,3 +401,76 @@ def stack_points(config: Simulation, points: list[dict[str, float]]) -> Simulati
 def sweep_teachers(sweep: Sweep):
     """The teachers every point shares (drawn from the sweep's root key)."""
     return make_teachers(sweep.config, jax.random.key(sweep.seed))
+
+
+SUMMARY_FIELDS = tuple(RunSummary.__dataclass_fields__)
+"""The per-run summary variables of a sweep (one per :class:`RunSummary` field)."""
+
+
+def program_width(chunk_size: int, n_devices: int) -> int:
+    """Points of one compiled call for a chunk of ``chunk_size`` points on ``n_devices``
+    devices: ``chunk_size`` rounded up to a multiple of ``n_devices``, so that every device
+    holds the same number of points (the extra points repeat the chunk's last point and
+    their results are dropped)."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size} must be at least 1.")
+    if n_devices < 1:
+        raise ValueError(f"n_devices={n_devices} must be at least 1.")
+    return -(-chunk_size // n_devices) * n_devices
+
+
+def point_sharding(n_devices: int) -> NamedSharding:
+    """Arrays with a leading point axis split over the first ``n_devices`` local devices."""
+    available = jax.devices()
+    if n_devices > len(available):
+        raise ValueError(f"n_devices={n_devices} but only {len(available)} devices are available.")
+    mesh = Mesh(np.asarray(available[:n_devices]), ("points",))
+    return NamedSharding(mesh, PartitionSpec("points"))
+
+
+def chunk_inputs(sweep: Sweep, index: int, chunk_size: int, n_devices: int = 1):
+    """The inputs of chunk ``index``: (stacked simulation, read-out times or None, number of
+    real points). The program width is :func:`program_width` (``chunk_size`` padded to a
+    multiple of ``n_devices`` by repeating the chunk's last point); with several devices every
+    stacked leaf and the read-out times are sharded over them along the point axis."""
+    width = program_width(chunk_size, n_devices)
+    chunk = slice(index * chunk_size, (index + 1) * chunk_size)
+    points = sweep.point_fields()[chunk]
+    if not points:
+        raise IndexError(f"sweep chunk {index} of size {chunk_size} has no points (the sweep has {sweep.n_points}).")
+    padded = points + [points[-1]] * (width - len(points))
+    config = stack_points(sweep.config, padded)
+    t_end = None
+    if sweep.n_blocks_total is not None:
+        ends = sweep.end_times()[chunk]
+        t_end = jnp.asarray(ends + [ends[-1]] * (width - len(ends)), jnp.float32)
+    if n_devices > 1:
+        sharding = point_sharding(n_devices)
+        config = jax.tree.map(lambda x: jax.device_put(x, sharding) if eqx.is_array(x) else x, config)
+        t_end = None if t_end is None else jax.device_put(t_end, sharding)
+    return config, t_end, len(points)
+
+
+def run_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int = 1):
+    """Run chunk ``index`` and return (RunSummary, traces dict, number of real points) as device
+    arrays of the full program width (leading axes point, seed), sharded like the inputs."""
+    config, t_end, n = chunk_inputs(sweep, index, chunk_size, n_devices)
+    summary, traces = run_points(config, jax.random.key(sweep.seed), sweep_teachers(sweep), t_end, sweep.traces,
+                                 sweep.trace_every)
+    return summary, traces, n
+
+
+def compute_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int | None = None) -> dict[str, np.ndarray]:
+    """Summaries (and requested traces, as ``trace_<name>``) of chunk ``index`` as numpy arrays
+    with leading axes (point, seed).
+
+    Pure in (sweep, index, chunk_size): a dask worker, a resumed run and an uninterrupted run
+    compute identical values. ``n_devices`` (default: every local device) devices share the
+    chunk's points; a chunk size they do not divide is padded up to a multiple of it (see
+    :func:`program_width`), never run on fewer devices.
+    """
+    n_devices = len(jax.devices()) if n_devices is None else n_devices
+    summary, traces, n = run_chunk(sweep, index, chunk_size, n_devices)
+    out = {name: np.asarray(getattr(summary, name))[:n] for name in SUMMARY_FIELDS}
+    out |= {f"trace_{name}": np.asarray(value)[:n] for name, value in traces.items()}
+    return out
