@@ -159,9 +159,9 @@ def _a10_figure(ds):
     import matplotlib.pyplot as plt
 
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.6, label="$\\tau_c$ ($\\tau_w$ = 1)")
-    config = next(iter(json.loads(ds.attrs["config"]).values()))
-    fig.suptitle(f"Fig. A10: symmetric toy model over one switch (target e₂ for t ∈ [0, {config['t_total']:g}]), "
-                 f"λ_nonneg = λ_norm = 0.05, dt = {config['dt']:g}, float64; deterministic, no bands", fontsize=10)
+    grid_ = next(iter(json.loads(ds.attrs["config"]).values()))["grid"]
+    fig.suptitle(f"Fig. A10: symmetric toy model over one switch (target e₂ for t ∈ [0, {grid_['t_total']:g}]), "
+                 f"λ_nonneg = λ_norm = 0.05, dt = {grid_['dt']:g}, float64; deterministic, no bands", fontsize=10)
     return fig
 
 

@@ -64,9 +64,10 @@ def panel_arrays(ds) -> dict:
 def dynamics(ds) -> tuple[str, float]:
     """('sampled B = 200, dt = 0.01' or 'expected gradient, dt = 0.001', dt) from the stored base config."""
     config = json.loads(ds.attrs["base_config"])
-    if "Sampled" in str(config["gradient"]):
-        return f"sampled B = {config['batch_size']}, dt = {config['dt']:g}", float(config["dt"])
-    return f"expected gradient, dt = {config['dt']:g}", float(config["dt"])
+    gradient, dt = config["gradient"], float(config["grid"]["dt"])
+    if gradient["type"] == "SampledGradient":
+        return f"sampled B = {gradient['batch_size']}, dt = {dt:g}", dt
+    return f"expected gradient, dt = {dt:g}", dt
 
 
 def cross_check_arrays(check, panel: str) -> dict:

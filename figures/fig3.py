@@ -77,17 +77,19 @@ def block_legend_handles(n_base: int = 3) -> list:
 def dynamics_label(ds, variant: str = "flexible") -> str:
     """'sampled B = 200, dt = 0.001' or 'expected gradient, dt = 0.0005' from the stored config."""
     config = json.loads(ds.attrs["config"])[variant]
-    if "Sampled" in str(config["gradient"]):
-        return f"sampled B = {config['batch_size']}, dt = {config['dt']:g}"
-    return f"expected gradient, dt = {config['dt']:g}"
+    gradient, dt = config["gradient"], config["grid"]["dt"]
+    if gradient["type"] == "SampledGradient":
+        return f"sampled B = {gradient['batch_size']}, dt = {dt:g}"
+    return f"expected gradient, dt = {dt:g}"
 
 
 def gate_step_ratio(ds, variant: str = "flexible") -> str:
     """'τ_c = 0.005: dt/τ_c = 2, outside ...' from the stored config, flagged when ≥ 0.5 (MODEL §5.2)."""
     config = json.loads(ds.attrs["config"])[variant]
-    ratio = config["dt"] / config["tau_c"]
+    tau_c = config["student"]["tau_c"]
+    ratio = config["grid"]["dt"] / tau_c
     flag = ", outside the gradient-flow regime (flagged)" if ratio >= 0.5 else ""
-    return f"τ_c = {config['tau_c']:g}: dt/τ_c = {ratio:.3g}{flag}"
+    return f"τ_c = {tau_c:g}: dt/τ_c = {ratio:.3g}{flag}"
 
 
 def time_slice(t: np.ndarray, lo: float, hi: float) -> slice:

@@ -50,10 +50,11 @@ def compute(ctx: FigureContext) -> dict:
 def step_ratio_label(ds, variant: str = "flexible", short: bool = False) -> str:
     """Dynamics and the dt/τ_W2 flag from the stored config."""
     config = json.loads(ds.attrs["config"])[variant]
-    mode = f"sampled B = {config['batch_size']}" if "Sampled" in str(config["gradient"]) else "expected gradient"
-    ratio = config["dt"] / config["tau_w2"]
+    gradient, dt = config["gradient"], config["grid"]["dt"]
+    mode = f"sampled B = {gradient['batch_size']}" if gradient["type"] == "SampledGradient" else "expected gradient"
+    ratio = dt / config["student"]["tau_w2"]
     flag = " — outside the gradient-flow regime (flagged)" if ratio >= 0.5 and not short else ""
-    return f"{mode}, dt = {config['dt']:g}, dt/τ_W2 = {ratio:.2g}{flag}"
+    return f"{mode}, dt = {dt:g}, dt/τ_W2 = {ratio:.2g}{flag}"
 
 
 def own_and_other(ds, variant: str) -> dict:
@@ -156,7 +157,7 @@ def headline(data: dict) -> str:
     text = "sorted W2 at the end of its own context: " + "; ".join(parts)
     if "expected" in data:
         a_mean, a_sem = mean_sem(data["expected"]["final_row_alignment"].sel(variant="flexible").values)
-        dt = json.loads(data["expected"].attrs["config"])["flexible"]["dt"]
+        dt = json.loads(data["expected"].attrs["config"])["flexible"]["grid"]["dt"]
         text += (f"; gradient-flow cross-check (dt = {dt:g}) flexible final A_tot "
                  f"{float(a_mean):.3f} ± {float(a_sem):.3f}")
     return text

@@ -22,7 +22,7 @@ import sys
 import jax
 import numpy as np
 
-from ntajax import GatedStudent, OrthogonalTeachers, Variant
+from ntajax import ExpectedGradient, GatedStudent, OrthogonalTeachers, Variant
 from ntajax._cli.figure import FigureContext
 from ntajax._presets.runs import fig2 as fig2_preset
 
@@ -48,20 +48,23 @@ def fixed_init(config, key: int = INIT_KEY) -> GatedStudent:
     (the previous chunk's per-seed final state) with the same signature, i.e. compiles once.
     """
     dtype = np.float64 if config.dtype == "float64" else np.float32
-    std = float(config.init_scale) / np.sqrt(config.d_in)
-    shape = (config.n_paths, config.d_out, config.d_in)
+    n_paths = config.student.n_paths
+    std = float(config.student.init_scale) / np.sqrt(config.d_in)
+    shape = (n_paths, config.d_out, config.d_in)
     W = std * np.asarray(jax.random.normal(jax.random.key(key), shape), np.float64)
     W = np.broadcast_to(W.astype(dtype), (config.n_seeds, *W.shape)).copy()
-    return GatedStudent(W=W, c=np.full((config.n_seeds, config.n_paths), 0.5, dtype))
+    return GatedStudent(W=W, c=np.full((config.n_seeds, n_paths), 0.5, dtype))
 
 
 def full_variants(ctx: FigureContext) -> dict[str, Variant]:
     t_total, n_save, weights_every = ctx.pick((20.0, 10001, 10), (20.0, 10001, 10), (2.0, 1001, 10))
     flexible = fig2_preset()["flexible"].config
-    base = flexible.replace(teachers=OrthogonalTeachers(rotated=False), n_seeds=1, t_total=t_total, n_save=n_save,
-                            record_weights=True, weights_every=weights_every)
+    base = flexible.replace(teachers=OrthogonalTeachers(rotated=False), n_seeds=1,
+                            grid=flexible.grid.replace(t_total=t_total, n_save=n_save),
+                            recording=flexible.recording.replace(weights=True, weights_every=weights_every))
     init = fixed_init(base)
-    return {"sampled": Variant(base, init=init), "expected": Variant(base.replace(gradient="expected"), init=init)}
+    expected = base.replace(gradient=ExpectedGradient())
+    return {"sampled": Variant(base, init=init), "expected": Variant(expected, init=init)}
 
 
 def toy_initial_state() -> GatedStudent:
@@ -76,9 +79,10 @@ def toy_run(ctx: FigureContext) -> ToyRun:
     """The equivalent toy of A1 and A16, recorded at every step."""
     t_total = ctx.pick(20.0, 20.0, 2.0)
     flexible = fig2_preset()["flexible"].config
-    config = toy_config(tau_w=float(flexible.tau_w), tau_c=float(flexible.tau_c) / Q, block_length=1.0, t_total=t_total,
+    student, regulariser = flexible.student, flexible.regulariser
+    config = toy_config(tau_w=float(student.tau_w), tau_c=float(student.tau_c) / Q, block_length=1.0, t_total=t_total,
                         n_save=round(t_total / 1e-3) + 1, sharpness=1000.0,
-                        lambda_nonneg=float(flexible.lambda_nonneg), lambda_norm=float(flexible.lambda_norm))
+                        lambda_nonneg=float(regulariser.lambda_nonneg), lambda_norm=float(regulariser.lambda_norm))
     return ToyRun(config, toy_initial_state(), first=1)
 
 

@@ -38,7 +38,7 @@ def a10_runs(ctx: FigureContext) -> dict[str, ToyRun]:
     base = toy_config(tau_w=1.0, tau_c=TAU_C_SWEEP[0], block_length=T_CTX, t_total=T_CTX, n_save=n_save, dt=1e-4,
                       dtype="float64", **A10_REGULARISER)
     init = toy_init((0, 1), (1, 0), (0, 1))
-    return {_name(tau_c): ToyRun(base.replace(tau_c=tau_c), init, first=2) for tau_c in TAU_C_SWEEP}
+    return {_name(tau_c): ToyRun(base.set({"student.tau_c": tau_c}), init, first=2) for tau_c in TAU_C_SWEEP}
 
 
 def a11_runs(
@@ -54,7 +54,8 @@ def a11_runs(
     runs = {}
     for name in a10["condition"].values:
         a10_config = a10_runs(ctx)[str(name)].config
-        config = a10_config.replace(t_total=t_total, n_save=n_save, n_blocks=None)
+        config = a10_config.replace(grid=a10_config.grid.replace(t_total=t_total, n_save=n_save),
+                                    recording=a10_config.recording.replace(n_blocks=None))
         runs[str(name)] = ToyRun(config, state_at(a10, str(name), index), first=2)
     return runs
 

@@ -18,7 +18,9 @@ the assignment π is computed against them (MODEL §7.1, §7.4).
 
 import sys
 
-from ntajax import Config, OrthogonalTeachers, Variant, schedule
+from ntajax import (
+    ExpectedGradient, Gated, OrthogonalTeachers, Regulariser, SampledGradient, Simulation, TimeGrid, Variant, schedule,
+)
 from ntajax._cli.figure import FigureContext
 
 from sweeps._common import sweep_main, variants_store
@@ -29,14 +31,18 @@ FAST_GATES_TAU_C = 0.003
 
 def variants(ctx: FigureContext) -> dict[str, Variant]:
     """The spec's A14 run and the faster-gate companion at the context's size (tiny: expected gradients)."""
-    n_save, n_seeds, gradient = ctx.pick((10001, 10, "sampled"), (2001, 3, "sampled"), (501, 2, "expected"))
-    config = Config(
-        d_in=20, d_out=6, n_teachers=3, n_paths=3, student="gated", dt=1e-3, t_total=50.0, n_save=n_save,
-        batch_size=200, n_seeds=n_seeds, gradient=gradient, tau_w=0.05, tau_c=0.03, norm_order=1, block_length=1.0,
-        lambda_nonneg=A14_LAMBDA_NONNEG, lambda_norm=A14_LAMBDA_NORM,
-        teachers=OrthogonalTeachers(composites="additive"), curriculum=schedule("AB_BC_CA__", 3),
+    sampled = SampledGradient(batch_size=200)
+    n_save, n_seeds, gradient = ctx.pick((10001, 10, sampled), (2001, 3, sampled), (501, 2, ExpectedGradient()))
+    config = Simulation(
+        d_in=20, d_out=6, n_teachers=3, n_seeds=n_seeds,
+        student=Gated(n_paths=3, tau_w=0.05, tau_c=0.03),
+        teachers=OrthogonalTeachers(composites="additive"),
+        curriculum=schedule("AB_BC_CA__", 3, block_length=1.0),
+        regulariser=Regulariser(lambda_nonneg=A14_LAMBDA_NONNEG, lambda_norm=A14_LAMBDA_NORM, norm_order=1),
+        gradient=gradient,
+        grid=TimeGrid(dt=1e-3, t_total=50.0, n_save=n_save),
     )
-    return {"paper": Variant(config), "fast_gates": Variant(config.replace(tau_c=FAST_GATES_TAU_C))}
+    return {"paper": Variant(config), "fast_gates": Variant(config.set({"student.tau_c": FAST_GATES_TAU_C}))}
 
 
 def compute(ctx: FigureContext) -> dict:

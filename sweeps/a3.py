@@ -9,7 +9,7 @@ The original ran one seed; ntajax runs several and orders the paths per seed.
 
 import sys
 
-from ntajax import Config, Variant
+from ntajax import Blocked, Gated, Regulariser, SampledGradient, Simulation, TimeGrid, Variant
 from ntajax._cli.figure import FigureContext
 
 from sweeps._common import sweep_main, variants_store
@@ -17,12 +17,18 @@ from sweeps._common import sweep_main, variants_store
 
 def variants(ctx: FigureContext) -> dict[str, Variant]:
     t_total, n_seeds, every = ctx.pick((25.0, 5, 1), (10.0, 2, 5), (3.0, 2, 10))
-    base = Config(d_in=20, d_out=10, n_teachers=2, n_paths=4, tau_w=1.3, tau_c=0.03, dt=1e-3, t_total=t_total,
-                  n_save=int(round(t_total / 1e-3)) // every + 1, batch_size=200, n_seeds=n_seeds, gradient="sampled",
-                  block_length=1.0, norm_order=1)
+    base = Simulation(
+        d_in=20, d_out=10, n_teachers=2, n_seeds=n_seeds,
+        student=Gated(n_paths=4, tau_w=1.3, tau_c=0.03),
+        curriculum=Blocked(block_length=1.0),
+        gradient=SampledGradient(batch_size=200),
+        grid=TimeGrid(dt=1e-3, t_total=t_total, n_save=int(round(t_total / 1e-3)) // every + 1),
+    )
     return {
-        "no W penalty": Variant(base.replace(lambda_nonneg=6 / 11, lambda_norm=60 / 11)),
-        "W penalty": Variant(base.replace(lambda_nonneg=6 / 31, lambda_norm=60 / 31, lambda_w=6 / 31)),
+        "no W penalty": Variant(base.replace(regulariser=Regulariser(lambda_nonneg=6 / 11, lambda_norm=60 / 11,
+                                                                     norm_order=1))),
+        "W penalty": Variant(base.replace(regulariser=Regulariser(lambda_nonneg=6 / 31, lambda_norm=60 / 31,
+                                                                  lambda_w=6 / 31, norm_order=1))),
     }
 
 

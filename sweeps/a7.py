@@ -35,6 +35,7 @@ the published panel may come from an earlier sweep (MODEL §8.18). These stores 
 content hash of the complete configuration; ntajax's results are the reference for this figure.
 """
 
+import json
 import sys
 import warnings
 
@@ -44,9 +45,13 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ntajax import Config, NtajaxWarning, metrics
+from ntajax import (
+    Blocked, ExpectedGradient, GradientMode, NtajaxWarning, Recording, Regulariser, SampledGradient, Simulation,
+    TimeGrid, TwoLayer, metrics,
+)
 from ntajax._cli.figure import FigureContext
 from ntajax._run import make_teachers, seed_keys, simulate
+from ntajax._simulation import describe
 from ntajax._store.dataset import provenance
 from ntajax._sweep.sweep import stack_points
 from ntajax.metrics import _rows
@@ -70,54 +75,72 @@ def clean_lambda(original: float) -> float:
 def grid(ctx: FigureContext) -> dict:
     """Axis values and run settings at the context's size (tiny: 2 × 2 cells, expected gradients)."""
     sizes = ctx.pick(
-        dict(block_lengths=BLOCK_LENGTHS, tau_w2=TAU_W2, lambdas=LAMBDAS, n_seeds=10, gradient="sampled", chunk=5),
-        dict(block_lengths=BLOCK_LENGTHS, tau_w2=TAU_W2, lambdas=LAMBDAS, n_seeds=3, gradient="sampled", chunk=25),
-        dict(block_lengths=(0.8, 0.1), tau_w2=(0.0075, 0.02), lambdas=(0.0, 0.35), n_seeds=2, gradient="expected",
-             chunk=4),
+        dict(block_lengths=BLOCK_LENGTHS, tau_w2=TAU_W2, lambdas=LAMBDAS, n_seeds=10,
+             gradient=SampledGradient(batch_size=200), chunk=5),
+        dict(block_lengths=BLOCK_LENGTHS, tau_w2=TAU_W2, lambdas=LAMBDAS, n_seeds=3,
+             gradient=SampledGradient(batch_size=200), chunk=25),
+        dict(block_lengths=(0.8, 0.1), tau_w2=(0.0075, 0.02), lambdas=(0.0, 0.35), n_seeds=2,
+             gradient=ExpectedGradient(), chunk=4),
     )
     return sizes
 
 
-def base_config(n_seeds: int, gradient: str, n_blocks: int) -> Config:
+def base_config(n_seeds: int, gradient: GradientMode, n_blocks: int) -> Simulation:
     """The static configuration every cell shares (traced fields are set per cell)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NtajaxWarning)  # flagged per cell by check_cells
-        return Config(
-            d_in=20, d_out=10, n_teachers=2, n_paths=2, student="two_layer", dt=0.01, t_total=20.0, n_save=1001,
-            batch_size=200, n_seeds=n_seeds, gradient=gradient, tau_w1=TAU_W1, tau_w2=0.01, norm_order=2,
-            block_length=1.0, n_blocks=n_blocks, record_weights=True, weights_every=1,
+        return Simulation(
+            d_in=20, d_out=10, n_teachers=2, n_seeds=n_seeds,
+            student=TwoLayer(n_paths=2, tau_w1=TAU_W1, tau_w2=0.01),
+            curriculum=Blocked(block_length=1.0),
+            regulariser=Regulariser(norm_order=2),
+            gradient=gradient,
+            grid=TimeGrid(dt=0.01, t_total=20.0, n_save=1001),
+            recording=Recording(weights=True, weights_every=1, n_blocks=n_blocks),
         )
 
 
+def _point(tau_b: float, tau_w2: float, lam: float) -> dict[str, float]:
+    return {"curriculum.block_length": tau_b, "student.tau_w2": tau_w2, "regulariser.lambda_nonneg": lam,
+            "regulariser.lambda_norm": lam}
+
+
 def cells(sizes: dict) -> tuple[list[dict], list[tuple]]:
-    """Traced fields of every cell and its (panel, i, j) position."""
+    """Traced values of every cell (by full path) and its (panel, i, j) position."""
     points, where = [], []
     for i, tau_b in enumerate(sizes["block_lengths"]):
         for j, tau_w2 in enumerate(sizes["tau_w2"]):
             lam = clean_lambda(PANEL_A_LAMBDA)
-            points.append(dict(block_length=tau_b, tau_w2=tau_w2, lambda_nonneg=lam, lambda_norm=lam))
+            points.append(_point(tau_b, tau_w2, lam))
             where.append(("a", i, j))
         for j, original in enumerate(sizes["lambdas"]):
             lam = clean_lambda(original)
-            points.append(dict(block_length=tau_b, tau_w2=PANEL_B_TAU_W2, lambda_nonneg=lam, lambda_norm=lam))
+            points.append(_point(tau_b, PANEL_B_TAU_W2, lam))
             where.append(("b", i, j))
     return points, where
 
 
-def check_cells(base: Config, points: list[dict]) -> list[str]:
+def _resolved(base: Simulation, point: dict) -> dict[str, float]:
+    """A cell's values keyed by full path (short names such as ``tau_w2`` are resolved)."""
+    return {base.resolve_path(name): value for name, value in point.items()}
+
+
+def check_cells(base: Simulation, points: list[dict]) -> list[str]:
     """Validate every cell (a bad value fails before anything runs) and collect the step-size flags."""
     flags = []
     for p in points:
+        p = _resolved(base, p)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", NtajaxWarning)
-            base.replace(**p, n_blocks=None)
+            base.check_point(p)
         if caught:
-            flags.append(f"τ_W2 = {p['tau_w2']:g}: dt/τ_W2 = {base.dt / p['tau_w2']:.3g}")
+            tau_w2 = p.get("student.tau_w2", float(base.student.tau_w2))
+            flags.append(f"τ_W2 = {tau_w2:g}: dt/τ_W2 = {base.grid.dt / tau_w2:.3g}")
     return sorted(set(flags))
 
 
 @eqx.filter_jit
-def _reduce_cells(config: Config, keys, teachers):
+def _reduce_cells(config: Simulation, keys, teachers):
     """Simulate a stacked config (leading cell axis on the traced leaves) for every seed and reduce
     each run to its time-mean and final row-cosine matrices, final loss and status."""
 
@@ -134,10 +157,12 @@ def _reduce_cells(config: Config, keys, teachers):
     return jax.vmap(one_cell, in_axes=(in_axes,))(config)
 
 
-def run_cells(base: Config, points: list[dict], key, chunk: int, progress: bool = False) -> dict:
-    """Every cell × seed, ``chunk`` cells per compiled call; host-side row matching per run."""
+def run_cells(base: Simulation, points: list[dict], key, chunk: int, progress: bool = False) -> dict:
+    """Every cell × seed, ``chunk`` cells per compiled call; host-side row matching per run.
+    ``points`` give each cell's traced values by path (or unique short name, e.g. ``tau_w2``)."""
     from tqdm.auto import tqdm
 
+    points = [_resolved(base, p) for p in points]
     teachers = make_teachers(base, key)
     _, keys = seed_keys(key, base.n_seeds)
     pieces = []
@@ -165,7 +190,8 @@ def run_cells(base: Config, points: list[dict], key, chunk: int, progress: bool 
             "status": result["status"], "row_match": match}
 
 
-def _panel(sizes: dict, where: list[tuple], results: dict, panel: str, flags: list[str], base: Config) -> xr.Dataset:
+def _panel(sizes: dict, where: list[tuple], results: dict, panel: str, flags: list[str], base: Simulation
+           ) -> xr.Dataset:
     x_name, x_values = ("tau_w2", sizes["tau_w2"]) if panel == "a" else ("lambda", sizes["lambdas"])
     shape = (len(sizes["block_lengths"]), len(x_values))
     index = np.zeros(shape, dtype=np.int64)
@@ -185,22 +211,22 @@ def _panel(sizes: dict, where: list[tuple], results: dict, panel: str, flags: li
     }
     if panel == "a":
         coords["tau_ratio"] = ("tau_w2", [TAU_W1 / v for v in x_values])
-        coords["dt_over_tau_w2"] = ("tau_w2", [base.dt / v for v in x_values])
+        coords["dt_over_tau_w2"] = ("tau_w2", [base.grid.dt / v for v in x_values])
     else:
         coords["lambda_clean"] = ("lambda", [clean_lambda(v) for v in x_values])
-        coords["dt_over_tau_w2"] = ("lambda", [base.dt / PANEL_B_TAU_W2] * len(x_values))
+        coords["dt_over_tau_w2"] = ("lambda", [base.grid.dt / PANEL_B_TAU_W2] * len(x_values))
     ds = xr.Dataset(data, coords=coords)
     ds["final_alignment"].attrs["description"] = "A_tot(t_tot) on the row-matched first-layer rows (MODEL §7.5, §7.9)"
     ds["mean_alignment"].attrs["description"] = "time mean of A_tot on the row-matched first-layer rows"
     ds.attrs.update(provenance())
     ds.attrs["panel"] = panel
-    ds.attrs["base_config"] = base.to_json()
+    ds.attrs["base_config"] = json.dumps(describe(base), sort_keys=True)
     ds.attrs["step_size_flags"] = "; ".join(flags)
     ds.attrs["lambda_a"] = PANEL_A_LAMBDA
     return ds
 
 
-def _cross_check(sizes: dict, where: list[tuple], results: dict, base: Config) -> xr.Dataset:
+def _cross_check(sizes: dict, where: list[tuple], results: dict, base: Simulation) -> xr.Dataset:
     data, coords = {}, {"seed": np.arange(base.n_seeds)}
     for panel, x_name, x_values in (("a", "tau_w2", sizes["tau_w2"]), ("b", "lambda", sizes["lambdas"])):
         index = [c for c, (p, _, _) in enumerate(where) if p == panel]
@@ -208,13 +234,13 @@ def _cross_check(sizes: dict, where: list[tuple], results: dict, base: Config) -
             data[f"{panel}_{name}"] = ((x_name, "seed"), results[name][index])
         coords[x_name] = list(x_values)
     coords["tau_ratio"] = ("tau_w2", [TAU_W1 / v for v in sizes["tau_w2"]])
-    coords["dt_over_tau_w2"] = ("tau_w2", [base.dt / v for v in sizes["tau_w2"]])
+    coords["dt_over_tau_w2"] = ("tau_w2", [base.grid.dt / v for v in sizes["tau_w2"]])
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(provenance())
     ds.attrs["block_length"] = float(max(sizes["block_lengths"]))
-    ds.attrs["base_config"] = base.to_json()
+    ds.attrs["base_config"] = json.dumps(describe(base), sort_keys=True)
     ds.attrs["description"] = ("gradient-flow cross-check (MODEL §5.2): the longest-block row of both panels in "
-                               f"expected-gradient mode with dt = {base.dt:g}")
+                               f"expected-gradient mode with dt = {base.grid.dt:g}")
     return ds
 
 
@@ -240,7 +266,8 @@ def compute(ctx: FigureContext) -> dict:
         return store
 
     check_sizes = {**sizes, "block_lengths": (max(sizes["block_lengths"]),)}
-    check_base = base_config(sizes["n_seeds"], "expected", n_blocks).replace(dt=CROSS_CHECK_DT)
+    expected = base_config(sizes["n_seeds"], ExpectedGradient(), n_blocks)
+    check_base = expected.replace(grid=expected.grid.replace(dt=CROSS_CHECK_DT))
     check_points, check_where = cells(check_sizes)
 
     def run_check() -> xr.Dataset:

@@ -31,7 +31,10 @@ and :class:`ntajax.OrthogonalTeachers` builds those for both kinds anyway.
 
 import sys
 
-from ntajax import Config, OrthogonalTeachers, Variant, schedule
+from ntajax import (
+    ExpectedGradient, Gated, GradientMode, OrthogonalTeachers, PerNeuron, Recording, Regulariser, SampledGradient, Simulation,
+    TimeGrid, Variant, schedule,
+)
 from ntajax._cli.figure import FigureContext
 from ntajax._store.row_store import add_row_matching
 
@@ -51,31 +54,42 @@ def _schedule():
 
 def additive_variants(ctx: FigureContext) -> dict[str, Variant]:
     """Fig. 3c / A12 top row at the context's size (tiny: expected gradients, 2 seeds)."""
-    n_save, n_seeds, gradient = ctx.pick((10001, 10, "sampled"), (5001, 3, "sampled"), (1001, 2, "expected"))
-    base = Config(
-        d_in=20, d_out=6, n_teachers=3, n_paths=3, student="gated", dt=1e-3, t_total=T_TOTAL, n_save=n_save,
-        batch_size=200, n_seeds=n_seeds, gradient=gradient, tau_w=0.2, tau_c=0.03, norm_order=1, block_length=1.0,
-        teachers=OrthogonalTeachers(composites="additive"), curriculum=_schedule(),
+    sampled = SampledGradient(batch_size=200)
+    n_save, n_seeds, gradient = ctx.pick((10001, 10, sampled), (5001, 3, sampled), (1001, 2, ExpectedGradient()))
+    base = Simulation(
+        d_in=20, d_out=6, n_teachers=3, n_seeds=n_seeds,
+        student=Gated(n_paths=3, tau_w=0.2, tau_c=0.03),
+        teachers=OrthogonalTeachers(composites="additive"),
+        curriculum=_schedule(),
+        regulariser=Regulariser(norm_order=1),
+        gradient=gradient,
+        grid=TimeGrid(dt=1e-3, t_total=T_TOTAL, n_save=n_save),
     )
+    flexible = Regulariser(lambda_nonneg=ADDITIVE_LAMBDA_NONNEG, lambda_norm=ADDITIVE_LAMBDA_NORM, norm_order=1)
     return {
-        "flexible": Variant(base.replace(lambda_nonneg=ADDITIVE_LAMBDA_NONNEG, lambda_norm=ADDITIVE_LAMBDA_NORM)),
+        "flexible": Variant(base.replace(regulariser=flexible)),
         "forgetful": Variant(base),
     }
 
 
-def _concatenated_base(**changes) -> Config:
-    fields = dict(
-        d_in=20, d_out=6, n_teachers=3, n_paths=3, student="per_neuron", dt=0.01, t_total=T_TOTAL, n_save=3001,
-        batch_size=200, n_seeds=10, gradient="sampled", tau_w=0.2, tau_c=0.005, norm_order=2, block_length=1.0,
-        teachers=OrthogonalTeachers(composites="concatenated"), curriculum=_schedule(),
+def _concatenated_base(*, dt: float = 0.01, n_save: int = 3001, n_seeds: int = 10,
+                       gradient: GradientMode | None = None, recording: Recording | None = None) -> Simulation:
+    return Simulation(
+        d_in=20, d_out=6, n_teachers=3, n_seeds=n_seeds,
+        student=PerNeuron(n_paths=3, tau_w=0.2, tau_c=0.005),
+        teachers=OrthogonalTeachers(composites="concatenated"),
+        curriculum=_schedule(),
+        regulariser=Regulariser(norm_order=2),
+        gradient=gradient if gradient is not None else SampledGradient(batch_size=200),
+        grid=TimeGrid(dt=dt, t_total=T_TOTAL, n_save=n_save),
+        recording=recording if recording is not None else Recording(),
     )
-    fields.update(changes)
-    return Config(**fields)
 
 
-def _flexible_forgetful(base: Config) -> dict[str, Variant]:
+def _flexible_forgetful(base: Simulation) -> dict[str, Variant]:
+    flexible = Regulariser(lambda_nonneg=CONCATENATED_LAMBDA, lambda_norm=CONCATENATED_LAMBDA, norm_order=2)
     return {
-        "flexible": Variant(base.replace(lambda_nonneg=CONCATENATED_LAMBDA, lambda_norm=CONCATENATED_LAMBDA)),
+        "flexible": Variant(base.replace(regulariser=flexible)),
         "forgetful": Variant(base),
     }
 
@@ -83,16 +97,17 @@ def _flexible_forgetful(base: Config) -> dict[str, Variant]:
 def concatenated_variants(ctx: FigureContext) -> dict[str, Variant]:
     """Fig. 3d / A12 bottom row (sampled, dt = 0.01: dt/τ_c = 2, flagged; tiny: expected gradients,
     whose program compiles in a third of the time)."""
-    n_save, n_seeds, weights_every, gradient = ctx.pick((3001, 10, 3, "sampled"), (3001, 3, 3, "sampled"),
-                                                        (1001, 2, 1, "expected"))
-    return _flexible_forgetful(_concatenated_base(n_save=n_save, n_seeds=n_seeds, record_weights=True,
-                                                  weights_every=weights_every, gradient=gradient))
+    sampled = SampledGradient(batch_size=200)
+    n_save, n_seeds, weights_every, gradient = ctx.pick((3001, 10, 3, sampled), (3001, 3, 3, sampled),
+                                                        (1001, 2, 1, ExpectedGradient()))
+    return _flexible_forgetful(_concatenated_base(n_save=n_save, n_seeds=n_seeds, gradient=gradient,
+                                                  recording=Recording(weights=True, weights_every=weights_every)))
 
 
 def concatenated_expected_variants(ctx: FigureContext) -> dict[str, Variant]:
     """The expected-gradient cross-check of Fig. 3d with a small step (dt = 5e-4, dt/τ_c = 0.1)."""
     n_save, n_seeds = ctx.pick((3001, 10), (3001, 3), (1001, 2))
-    base = _concatenated_base(gradient="expected", dt=CROSS_CHECK_DT, n_save=n_save, n_seeds=n_seeds)
+    base = _concatenated_base(gradient=ExpectedGradient(), dt=CROSS_CHECK_DT, n_save=n_save, n_seeds=n_seeds)
     return _flexible_forgetful(base)
 
 

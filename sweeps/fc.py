@@ -34,7 +34,9 @@ import sys
 
 import xarray as xr
 
-from ntajax import Config, Variant
+from ntajax import (
+    Blocked, ExpectedGradient, Recording, Regulariser, SampledGradient, Simulation, TimeGrid, TwoLayer, Variant,
+)
 from ntajax._cli.figure import FigureContext
 from ntajax._store.row_store import add_row_matching
 
@@ -50,21 +52,30 @@ PATH_LEVEL = ("alignment", "assignment", "final_alignment", "mean_alignment", "r
 
 def variants(ctx: FigureContext) -> dict[str, Variant]:
     """The flexible and forgetful FC networks at the context's size (tiny: expected gradients)."""
-    n_save, n_seeds, gradient = ctx.pick((3001, 10, "sampled"), (3001, 3, "sampled"), (301, 2, "expected"))
-    base = Config(
-        d_in=20, d_out=10, n_teachers=2, n_paths=2, student="two_layer", dt=0.01, t_total=30.0, n_save=n_save,
-        batch_size=200, n_seeds=n_seeds, gradient=gradient, tau_w1=0.06, tau_w2=0.01, norm_order=2, block_length=1.0,
-        record_weights=True, weights_every=1,
+    sampled = SampledGradient(batch_size=200)
+    n_save, n_seeds, gradient = ctx.pick((3001, 10, sampled), (3001, 3, sampled), (301, 2, ExpectedGradient()))
+    base = Simulation(
+        d_in=20, d_out=10, n_teachers=2, n_seeds=n_seeds,
+        student=TwoLayer(n_paths=2, tau_w1=0.06, tau_w2=0.01),
+        curriculum=Blocked(block_length=1.0),
+        regulariser=Regulariser(norm_order=2),
+        gradient=gradient,
+        grid=TimeGrid(dt=0.01, t_total=30.0, n_save=n_save),
+        recording=Recording(weights=True, weights_every=1),
     )
-    flexible = base.replace(lambda_nonneg=FC_LAMBDA, lambda_norm=FC_LAMBDA)
+    flexible = base.replace(regulariser=Regulariser(lambda_nonneg=FC_LAMBDA, lambda_norm=FC_LAMBDA, norm_order=2))
     return {"flexible": Variant(flexible), "forgetful": Variant(base)}
 
 
 def expected_variants(ctx: FigureContext) -> dict[str, Variant]:
     """The gradient-flow cross-check: the same networks, expected gradients, dt = CROSS_CHECK_DT."""
     n_save, n_seeds = ctx.pick((3001, 10), (3001, 3), (301, 2))
-    changes = dict(gradient="expected", dt=CROSS_CHECK_DT, n_save=n_save, n_seeds=n_seeds)
-    return {name: v._replace(config=v.config.replace(**changes)) for name, v in variants(ctx).items()}
+
+    def cross_check(config: Simulation) -> Simulation:
+        grid = config.grid.replace(dt=CROSS_CHECK_DT, n_save=n_save)
+        return config.replace(gradient=ExpectedGradient(), grid=grid, n_seeds=n_seeds)
+
+    return {name: v._replace(config=cross_check(v.config)) for name, v in variants(ctx).items()}
 
 
 def analyse(ds: xr.Dataset) -> xr.Dataset:

@@ -4,7 +4,7 @@ The 2-D toy is the gated student with d_in = 1, d_out = 2, M = P = 2, constant i
 and expected gradients (identical to sampled ones here), trained on the smooth curriculum
 (MODEL §6.2). This module holds the shared plumbing of every toy figure:
 
-* :func:`toy_config` — a toy :class:`ntajax.Config` (every weight recorded at every save point);
+* :func:`toy_config` — a toy :class:`ntajax.Simulation` (every weight recorded at every save point);
 * :func:`toy_init` — an explicit state (w¹₁, w¹₂, w²₁, w²₂ | c₁, c₂), kept in float64 so that a
   float64 run starts exactly at the listed numbers;
 * :func:`targets` — the two target vectors, ordered so that the first block's target is e₁ or
@@ -31,7 +31,9 @@ import numpy as np
 import xarray as xr
 
 import ntajax
-from ntajax import Config, ExplicitTeachers, GatedStudent, Smooth
+from ntajax import (
+    ExpectedGradient, ExplicitTeachers, Gated, GatedStudent, Recording, Regulariser, Simulation, Smooth, TimeGrid,
+)
 from ntajax._cli.figure import FigureContext
 from ntajax._run import precision
 from ntajax._store.dataset import provenance
@@ -51,7 +53,7 @@ TAU_C_SWEEP = tuple(float(v) for v in np.logspace(-1, 0, 5))
 class ToyRun(NamedTuple):
     """One deterministic toy simulation: config, explicit initial state, first target (1 or 2)."""
 
-    config: Config
+    config: Simulation
     init: GatedStudent
     first: int = 2
 
@@ -80,13 +82,17 @@ def toy_config(
     n_blocks: int | None = None,
     lambda_nonneg: float = FIG4_REGULARISER["lambda_nonneg"],
     lambda_norm: float = FIG4_REGULARISER["lambda_norm"],
-) -> Config:
-    """A toy config (MODEL §2.4): k = 1 gate norm, smooth curriculum, weights recorded at every save point."""
-    return Config(
-        d_in=1, d_out=2, n_teachers=2, n_paths=2, dt=dt, t_total=t_total, n_save=n_save, batch_size=1, n_seeds=1,
-        gradient="expected", curriculum=Smooth(n_contexts=2, sharpness=sharpness), teachers=ExplicitTeachers(),
-        tau_w=tau_w, tau_c=tau_c, lambda_nonneg=lambda_nonneg, lambda_norm=lambda_norm, norm_order=1,
-        block_length=block_length, n_blocks=n_blocks, dtype=dtype, record_weights=True, weights_every=1,
+) -> Simulation:
+    """A toy simulation (MODEL §2.4): k = 1 gate norm, smooth curriculum, weights recorded at every save point."""
+    return Simulation(
+        d_in=1, d_out=2, n_teachers=2, n_seeds=1, dtype=dtype,
+        student=Gated(n_paths=2, tau_w=tau_w, tau_c=tau_c),
+        teachers=ExplicitTeachers(),
+        curriculum=Smooth(n_contexts=2, sharpness=sharpness, block_length=block_length),
+        regulariser=Regulariser(lambda_nonneg=lambda_nonneg, lambda_norm=lambda_norm, norm_order=1),
+        gradient=ExpectedGradient(),
+        grid=TimeGrid(dt=dt, t_total=t_total, n_save=n_save),
+        recording=Recording(weights=True, weights_every=1, n_blocks=n_blocks),
     )
 
 
@@ -119,13 +125,12 @@ def simulate(run: ToyRun) -> dict[str, np.ndarray]:
     t = np.asarray(tr.t[0])
     # The engine evaluates the target of a record at its own step, except for the final record
     # (t = t_total), which closes the last simulated block with that step's target.
-    t_target = np.minimum(t, (config.n_steps - 1) * config.dt)
+    t_target = np.minimum(t, (config.n_steps - 1) * config.grid.dt)
     with precision(config):
         dtype = config.float_dtype
+        curriculum = config.cast().schedule  # block length in the run's dtype
         weights = jax.vmap(
-            lambda s: config.schedule.weights(
-                t=s, block=0, step=0, key=None, block_length=jnp.asarray(config.block_length, dtype), n_targets=2
-            )
+            lambda s: curriculum.weights(t=s, block=0, step=0, key=None, n_targets=2)
         )(jnp.asarray(t_target, dtype))
         target = np.asarray(weights) @ teachers[:, :, 0]
     return {
@@ -162,9 +167,9 @@ def runs_dataset(runs: dict[str, ToyRun]) -> xr.Dataset:
             "t": results[names[0]]["t"],
             "path": [0, 1],
             "component": [0, 1],
-            "tau_w": ("condition", [float(runs[n].config.tau_w) for n in names]),
-            "tau_c": ("condition", [float(runs[n].config.tau_c) for n in names]),
-            "block_length": ("condition", [float(runs[n].config.block_length) for n in names]),
+            "tau_w": ("condition", [float(runs[n].config.student.tau_w) for n in names]),
+            "tau_c": ("condition", [float(runs[n].config.student.tau_c) for n in names]),
+            "block_length": ("condition", [float(runs[n].config.curriculum.block_length) for n in names]),
             "first_target": ("condition", [runs[n].first for n in names]),
         },
     )
@@ -207,7 +212,7 @@ def fig4_runs(ctx: FigureContext) -> dict[str, dict[str, ToyRun]]:
     f = {"cycle": ToyRun(toy_config(tau_w=2.0, tau_c=1 / 50, block_length=1.0, t_total=f_total, n_save=f_save),
                          toy_init((0.0255, 0.0245), (0.0245, 0.0255), (0.5, 0.5)), first=2)}
     h_config = toy_config(tau_w=1.0, tau_c=TAU_C_SWEEP[0], block_length=5.0, t_total=1.0, n_save=1001, dtype="float64")
-    h = {f"tau_c={tau_c:.4g}": ToyRun(h_config.replace(tau_c=tau_c), toy_init((1, 0), (0, 1), (1, 0)), first=2)
+    h = {f"tau_c={tau_c:.4g}": ToyRun(h_config.set({"student.tau_c": tau_c}), toy_init((1, 0), (0, 1), (1, 0)), first=2)
          for tau_c in TAU_C_SWEEP}
     return {"ac": ac, "e": e, "f": f, "h": h}
 

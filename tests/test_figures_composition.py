@@ -139,13 +139,34 @@ def test_a14_figure_writes_png_and_pdf(ctx, a14_data):
     check_figure_files(make_figure("a14", ctx), ["a14"])
 
 
+class _Recomputed(Exception):
+    """Raised by the patched simulation entry point: a store was recomputed instead of read."""
+
+
+def _forbid_simulation(monkeypatch):
+    """Make every variant simulation behind the sweeps' stores raise (``variants_dataset`` runs them
+    through ``run_variants``), so only stored data can satisfy a figure."""
+    from ntajax._presets import experiment
+
+    def refuse(*args, **kwargs):
+        raise _Recomputed("a store was recomputed instead of read from disk")
+
+    monkeypatch.setattr(experiment, "run_variants", refuse)
+
+
 @pytest.mark.slow
-def test_stores_are_shared_between_fig3_and_a12(ctx, composition_data):
+def test_stores_are_shared_between_fig3_and_a12(ctx, composition_data, monkeypatch, tmp_path):
+    """A12 is drawn from the stores Fig. 3 wrote: with simulation disabled it still builds (and reads
+    the very same stores), while in an empty output directory the same call has to simulate."""
     from figures import a12
 
+    _forbid_simulation(monkeypatch)
+    with pytest.raises(_Recomputed):
+        a12.compute(FigureContext(out=tmp_path, size="tiny", progress=False))
     again = a12.compute(ctx)
     for key, ds in composition_data.items():
         assert again[key].attrs["content_hash"] == ds.attrs["content_hash"]
+    check_figure_files(make_figure("a12", ctx), ["a12"])
 
 
 # ----------------------------------------------------------------------- the paper's claims

@@ -37,10 +37,29 @@ def test_fig6_writes_fig6_a5_a6(ctx, fc_data):
     check_figure_files(make_figure("fig6", ctx), ["fig6", "a5", "a6"])
 
 
+class _Recomputed(Exception):
+    """Raised by the patched simulation entry point: a store was recomputed instead of read."""
+
+
+def _forbid_simulation(monkeypatch):
+    """Make every variant simulation behind the sweeps' stores raise (``variants_dataset`` runs them
+    through ``run_variants``), so only stored data can satisfy a figure."""
+    from ntajax._presets import experiment
+
+    def refuse(*args, **kwargs):
+        raise _Recomputed("a store was recomputed instead of read from disk")
+
+    monkeypatch.setattr(experiment, "run_variants", refuse)
+
+
 @pytest.mark.slow
-def test_a4_writes_png_and_pdf_from_the_fig6_store(ctx, fc_data):
+def test_a4_writes_png_and_pdf_from_the_fig6_store(ctx, fc_data, monkeypatch, tmp_path):
     from figures import a4
 
+    # with simulation disabled A4 must come from the stores Fig. 6 wrote (an empty directory has to simulate)
+    _forbid_simulation(monkeypatch)
+    with pytest.raises(_Recomputed):
+        a4.compute(FigureContext(out=tmp_path, size="tiny", progress=False))
     assert a4.compute(ctx)["runs"].attrs["content_hash"] == fc_data["runs"].attrs["content_hash"]
     check_figure_files(make_figure("a4", ctx), ["a4"])
 
@@ -144,12 +163,13 @@ def test_a7_reduction_matches_a_direct_run():
     host with numpy row cosines and SciPy's assignment."""
     from sweeps import a7
 
-    base = a7.base_config(2, "expected", 20).replace(t_total=2.0, n_save=101)
+    base = a7.base_config(2, ntajax.ExpectedGradient(), 20)
+    base = base.replace(grid=base.grid.replace(t_total=2.0, n_save=101))
     lam = a7.clean_lambda(0.25)
     cell = dict(block_length=0.2, tau_w2=0.0125, lambda_nonneg=lam, lambda_norm=lam)
     key = jax.random.key(0)
     got = a7.run_cells(base, [cell], key, chunk=1)
-    config = base.replace(**cell)
+    config = base.set(cell)
     trajectory = ntajax.run(config, key)
     teachers = np.asarray(ntajax.make_teachers(config, key)).reshape(20, 20)
     unit = teachers / np.linalg.norm(teachers, axis=-1, keepdims=True)

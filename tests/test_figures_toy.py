@@ -9,7 +9,10 @@ import pytest
 from conftest import tiny_figures
 
 import ntajax
-from ntajax import Config, ExplicitTeachers, GatedStudent, OrthogonalTeachers
+from ntajax import (
+    Blocked, ExpectedGradient, ExplicitTeachers, Gated, GatedStudent, OrthogonalTeachers, Recording, Regulariser,
+    Simulation, TimeGrid,
+)
 from ntajax._cli.figure import FigureContext
 from ntajax._analysis.potential import PotentialModel, first_order_loss
 from ntajax._analysis.toy import E1, E2, ntk_grid, order_parameters, state_vector
@@ -217,15 +220,17 @@ def test_full_model_reduces_to_the_toy():
     L_full = q·L_toy, equal gates, and ⟨W_p, W*_m⟩/q = w^p_m, to float32 precision."""
     from sweeps import a1
 
-    common = {"n_teachers": 2, "n_paths": 2, "dt": 1e-3, "t_total": 3.0, "n_save": 301, "n_seeds": 1,
-              "gradient": "expected", "tau_w": 1.3, "block_length": 1.0, "norm_order": 1, "record_weights": True}
-    full = Config(d_in=20, d_out=10, teachers=OrthogonalTeachers(rotated=False), tau_c=0.03,
-                  lambda_nonneg=1 / 11, lambda_norm=10 / 11, **common)
+    common = {"n_teachers": 2, "grid": TimeGrid(dt=1e-3, t_total=3.0, n_save=301), "n_seeds": 1,
+              "gradient": ExpectedGradient(), "curriculum": Blocked(block_length=1.0),
+              "recording": Recording(weights=True)}
+    full = Simulation(d_in=20, d_out=10, teachers=OrthogonalTeachers(rotated=False),
+                      student=Gated(n_paths=2, tau_w=1.3, tau_c=0.03),
+                      regulariser=Regulariser(lambda_nonneg=1 / 11, lambda_norm=10 / 11, norm_order=1), **common)
     teachers = ntajax.make_teachers(full, jax.random.key(0))
     q = float(jnp.sum(teachers[0] ** 2))
     assert q == pytest.approx(a1.Q)
-    toy = Config(d_in=1, d_out=2, teachers=ExplicitTeachers(), tau_c=0.03 / q, lambda_nonneg=1 / 11 / q,
-                 lambda_norm=10 / 11 / q, batch_size=1, **common)
+    toy = Simulation(d_in=1, d_out=2, teachers=ExplicitTeachers(), student=Gated(n_paths=2, tau_w=1.3, tau_c=0.03 / q),
+                     regulariser=Regulariser(lambda_nonneg=1 / 11 / q, lambda_norm=10 / 11 / q, norm_order=1), **common)
     start = a1.toy_initial_state()
     w0 = np.asarray(start.W)[:, :, 0]  # (P, M): toy coordinates
     W0 = np.einsum("pm,moi->poi", w0, np.asarray(teachers))

@@ -92,7 +92,7 @@ def to_dataset(results: Mapping[str, tuple[Simulation, Trajectory, Summary]]) ->
     )
     ds["alignment"].attrs["description"] = "total alignment A_tot on the assigned paths (MODEL §7.5)"
     ds["adaptation_time"].attrs["description"] = "time to expected loss < 0.1 after each block start (MODEL §7.6)"
-    ds["regime"].attrs["description"] = "ntajax's own classifier: 1 flexible, 0 forgetful (not the paper's)"
+    ds["regime"].attrs["description"] = "ntajax's own classifier: 1 flexible, 0 forgetful, -2 undefined (no gate criterion) (not the paper's)"
     ds.attrs.update(provenance())
     ds.attrs["config"] = json.dumps({n: c.to_dict() for n, c in zip(names, configs)}, sort_keys=True)
     return ds

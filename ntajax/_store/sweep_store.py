@@ -95,7 +95,7 @@ def _template(sweep: Sweep, chunk_size: int) -> xr.Dataset:
     ds.attrs["dims"] = json.dumps(list(sweep.dims))
     ds.attrs["shape"] = json.dumps(list(sweep.shape))
     ds.attrs["chunk_size"] = chunk_size
-    ds["regime"].attrs["description"] = "ntajax's own classifier: 1 flexible, 0 forgetful, -1 diverged (not the paper's)"
+    ds["regime"].attrs["description"] = "ntajax's own classifier: 1 flexible, 0 forgetful, -1 diverged, -2 undefined (no gate criterion) (not the paper's)"
     ds["status"].attrs["description"] = "0 ok, 1 diverged, 2 solver failed, -2 not yet computed"
     return ds
 

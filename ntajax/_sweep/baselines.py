@@ -45,6 +45,7 @@ from .._curricula.curriculum import Blocked, Interleaved
 from .._engines.continual import ContinualScan, FrozenGates, L2Pull, LearnedGates, OnlineEWC, OracleGates
 from .._run import make_teachers, seed_keys, simulate
 from .._simulation import Simulation
+from .._store.sweep_store import field_names
 from .._students.linear import Gated, GatedStudent, PerNeuronStudent, TwoLayerStudent
 from .sweep import Sweep, stack_points
 from .._trajectory import Trajectory
@@ -367,14 +368,6 @@ def continual_sweep(
     return _sweep_dataset(sweep, flat, provenance())
 
 
-def _field_names(paths) -> dict[str, str]:
-    """Coordinate name of each traced leaf: ``field_<name>`` with the leaf's last name where that
-    is unique (``field_tau_c``, ``field_lambda_ewc``), else ``field_<full path>``; the full path
-    is also the coordinate's ``path`` attribute."""
-    last = [p.rsplit(".", 1)[-1] for p in paths]
-    return {p: f"field_{n}" if last.count(n) == 1 else f"field_{p}" for p, n in zip(paths, last)}
-
-
 def _sweep_dataset(sweep: Sweep, flat: Mapping[str, np.ndarray], attrs: dict) -> xr.Dataset:
     dims, shape = list(sweep.dims), list(sweep.shape)
     extra = {f: ("block",) for f in _BLOCK_FIELDS} | {"end_task_loss": ("teacher",)}
@@ -390,7 +383,7 @@ def _sweep_dataset(sweep: Sweep, flat: Mapping[str, np.ndarray], attrs: dict) ->
         coords[axis.name] = (dim, grid[tuple(index)]) if "+" in dim else grid[tuple(index)]
     fields = sweep.point_fields()
     paths = sweep.config.traced_paths()
-    for path, name in _field_names(paths).items():
+    for path, name in field_names(paths).items():
         coords[name] = (tuple(dims), np.asarray([p[path] for p in fields], np.float64).reshape(shape), {"path": path})
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(attrs)
@@ -433,7 +426,7 @@ def compare_methods(
     by_path = [{r[c].attrs["path"]: r[c].reset_coords(drop=True) for c in r.coords if c.startswith("field_")}
                for r in results]
     union = list(dict.fromkeys(path for fields in by_path for path in fields))
-    for path, name in _field_names(union).items():
+    for path, name in field_names(union).items():
         template = next(fields[path] for fields in by_path if path in fields)
         parts = [fields.get(path, xr.full_like(template, np.nan)).drop_attrs() for fields in by_path]
         out.coords[name] = xr.concat(parts, dim="baseline").assign_attrs(path=path)

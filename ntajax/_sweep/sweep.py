@@ -33,8 +33,8 @@ from .._curricula.clock import count_blocks
 from .._compile import COMPILER_OPTIONS
 from .._provenance import VERSION
 from .._run import make_teachers, seed_keys, simulate
+from .._warnings import deriving
 from .._simulation import Simulation
-from .._students.linear import Gated
 from .._summary import summarise_one
 from ..metrics import total_alignment
 
@@ -256,9 +256,11 @@ class Sweep:
         if self.n_blocks_total is not None:
             spacing = base.save_every * base.grid.dt
             n_intervals = max(1, math.ceil(max(self.end_times()) / spacing - 1e-6))
-            base = base.replace(grid=base.grid.replace(t_total=n_intervals * spacing, n_save=n_intervals + 1))
+            with deriving():
+                base = base.replace(grid=base.grid.replace(t_total=n_intervals * spacing, n_save=n_intervals + 1))
         n_blocks = max(count_blocks(base.grid.t_total, p["curriculum.block_length"]) for p in self._point_fields)
-        return base.replace(n_seeds=self.n_seeds, recording=base.recording.replace(n_blocks=n_blocks))
+        with deriving():
+            return base.replace(n_seeds=self.n_seeds, recording=base.recording.replace(n_blocks=n_blocks))
 
     def describe(self) -> dict:
         """Everything that determines the results, for provenance and resume checks."""
@@ -333,8 +335,9 @@ def summarise_run(config: Simulation, trajectory, t_end=None) -> RunSummary:
     matched = jnp.sum(jnp.where(matched_mask, similarity, 0.0)) / n_teachers
     n_mismatched = max(n_teachers * n_paths - n_teachers, 1)
     mismatched = jnp.sum(jnp.where(matched_mask, 0.0, jnp.abs(similarity))) / n_mismatched
-    if isinstance(config.student, Gated):
-        gates = trajectory.gates[last]
+    path_gates = config.student.path_gates(trajectory.gates)  # (T, P) or None (no single gate per path)
+    if path_gates is not None:
+        gates = path_gates[last]
         # the task of the block that the read-out record closes
         task_record = -1 if t_end is None else jnp.maximum(last - 1, 0)
         task = jnp.clip(trajectory.task[task_record], 0, n_teachers - 1)
