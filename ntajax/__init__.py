@@ -1,6 +1,6 @@
 """ntajax: a JAX simulation engine for the Neural Task Abstraction model."""
 
-from ._curricula.clock import block_bounds, count_blocks, original_block_steps, original_switch_block
+from ._curricula.clock import block_bounds, block_starts, count_blocks, original_block_steps, original_switch_block
 from ._curricula.curriculum import SCHEDULE_NAMES, Blocked, Curriculum, Interleaved, Smooth, schedule
 from ._dynamics import ode_vector_field, velocity
 from ._engines.base import Engine
@@ -67,6 +67,7 @@ __all__ = [
     "Baseline",
     "baselines",
     "block_bounds",
+    "block_starts",
     "Blocked",
     "BlockOverTauW",
     "column_norm_penalty",

@@ -47,19 +47,24 @@ def switch_times(block_length: Float[Array, ""], n_blocks: int) -> Float[Array, 
     return jnp.arange(1, max(n_blocks, 2), dtype=jnp.result_type(block_length)) * block_length
 
 
+def block_starts(block_length: Float[Array, ""], n_blocks: int, dt: float) -> Float[Array, " n_blocks"]:
+    """Start time of each block where the engine starts it, the ONE definition of a block start
+    (MODEL §6.4): block k starts at step round(k·τ_B/dt), i.e. at round(k·τ_B/dt)·dt — equal to
+    k·τ_B when τ_B/dt is an integer (A16's τ_B = 1, dt = 0.03 gives 0, 0.99, 2.01, …)."""
+    k = jnp.arange(n_blocks, dtype=jnp.result_type(block_length, jnp.float32))
+    return jnp.round(k * block_length / dt) * dt
+
+
 def block_bounds(
-    block_length: Float[Array, ""], n_blocks: int, t_total: float, dt: float | None = None
+    block_length: Float[Array, ""], n_blocks: int, t_total: float, dt: float
 ) -> tuple[Float[Array, " n_blocks"], Float[Array, " n_blocks"]]:
     """Start and end time of each block, (n_blocks,) each (MODEL §6.4).
 
-    With ``dt``, block k starts where the engine starts it, at step round(k·τ_B/dt), i.e. at
-    round(k·τ_B/dt)·dt (equal to k·τ_B when τ_B/dt is an integer; A16's τ_B = 1, dt = 0.03
-    gives 0, 0.99, 2.01, …). Without ``dt`` the nominal k·τ_B is used. The last block is cut
+    Starts are :func:`block_starts`; block k ends where block k + 1 starts. The last block is cut
     short at ``t_total``; blocks that start at or after ``t_total`` (possible when ``n_blocks``
     is an upper bound shared by a sweep) get NaN bounds.
     """
-    k = jnp.arange(n_blocks + 1, dtype=jnp.result_type(block_length, jnp.float32))
-    edges = k * block_length if dt is None else jnp.round(k * block_length / dt) * dt
+    edges = block_starts(block_length, n_blocks + 1, dt)
     starts = edges[:-1]
     ends = jnp.minimum(edges[1:], t_total)
     exists = starts < t_total - 1e-9
