@@ -74,6 +74,12 @@ def all_finite(tree) -> Array:
     return jnp.all(jnp.stack(leaves))
 
 
+def write_at(buffer, index, value):
+    """``buffer`` (a pytree of arrays with a leading record axis) with ``value`` written at
+    ``index`` of that axis: the weight records of the scan engines."""
+    return jax.tree.map(lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, index, 0), buffer, value)
+
+
 def to_trajectory(records: dict, final, status, weights=None) -> Trajectory:
     return Trajectory(weights=weights, final=final, status=status, **records)
 

@@ -15,7 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .base import Engine, all_finite, to_trajectory
+from .base import Engine, all_finite, to_trajectory, write_at
 from .frames import SUBSPACE_FRAMES, Frame, FullFrame, checked_teachers
 from .._trajectory import Status
 
@@ -126,9 +126,6 @@ class EulerScan(Engine):
         weights_every = config.recording.weights_every
         n_weight_saves = len(config.weight_save_times)
 
-        def write(buffer, index, value):
-            return jax.tree.map(lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, index, 0), buffer, value)
-
         def group_body(carry, g):
             first = start_step + g * (group * every)
             drawn = draw(first, group * every) if sub == every else None
@@ -141,7 +138,7 @@ class EulerScan(Engine):
                 if record_weights:
                     weights = jax.lax.cond(
                         index % weights_every == 0,
-                        lambda b: write(b, index // weights_every, frame.decode(state)),
+                        lambda b: write_at(b, index // weights_every, frame.decode(state)),
                         lambda b: b,
                         weights,
                     )
@@ -169,7 +166,7 @@ class EulerScan(Engine):
                                   batch_size=min(config.grid.n_save, 512))
         final = frame.decode(state)
         if weight_buffer is not None:
-            weight_buffer = write(weight_buffer, n_weight_saves - 1, final)
+            weight_buffer = write_at(weight_buffer, n_weight_saves - 1, final)
         ok = all_finite(final) & jnp.all(jnp.isfinite(records["loss"]))
         status = jnp.where(ok, Status.OK, Status.DIVERGED).astype(jnp.int32)
         if not schedule.is_blocked:

@@ -55,7 +55,7 @@ from .._losses import Regulariser
 from .._students.base import Student, StudentModel
 from .._trajectory import Status
 from ..metrics import row_cosine, similarity_matrix
-from .base import Engine, all_finite, to_trajectory
+from .base import Engine, all_finite, to_trajectory, write_at
 
 EVAL_KEY_TAG = 0x65766C  # fold_in(data_key, EVAL_KEY_TAG) draws the evaluation batch ("evl")
 
@@ -194,14 +194,11 @@ class MinibatchScan(Engine):
         weights_every = config.recording.weights_every
         n_weight_saves = len(config.weight_save_times)
 
-        def write(buffer, index, value):
-            return jax.tree.map(lambda b, r: jax.lax.dynamic_update_index_in_dim(b, r, index, 0), buffer, value)
-
         def interval(carry, index):
             state, weights = carry
             first = start_step + index * every
             if record_weights:
-                weights = jax.lax.cond(index % weights_every == 0, lambda b: write(b, index // weights_every, state),
+                weights = jax.lax.cond(index % weights_every == 0, lambda b: write_at(b, index // weights_every, state),
                                        lambda b: b, weights)
             rec = record_at(state, first)
             steps = first + jnp.arange(every, dtype=jnp.int32)
@@ -216,7 +213,7 @@ class MinibatchScan(Engine):
         last = record_at(final, start_step + config.n_steps)
         records = jax.tree.map(lambda r, x: jnp.concatenate([r, x[None]]), records, last)
         if weight_buffer is not None:
-            weight_buffer = write(weight_buffer, n_weight_saves - 1, final)
+            weight_buffer = write_at(weight_buffer, n_weight_saves - 1, final)
         ok = all_finite(final) & jnp.all(jnp.isfinite(records["loss"]))
         status = jnp.where(ok, Status.OK, Status.DIVERGED).astype(jnp.int32)
         if not schedule.is_blocked:
