@@ -13,12 +13,11 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from .._plotting import mean_sem
 from .._sweep.phase import DEFAULT_THRESHOLD, boundary_by_interpolation, refine_boundary
 from .._sweep.sweep import Sweep
 from .._sweep.execute import run_sweep
 from .._store.sweep_store import open_sweep
-
-PANELS = (("a", "tau_ratio"), ("b", "lambda"))
 
 
 def add_boundary(sweep: Sweep, path: str, x_axis: str, *, refine: bool = True, threshold: float = DEFAULT_THRESHOLD) -> xr.Dataset:
@@ -78,9 +77,7 @@ def seed_statistics(ds: xr.Dataset) -> tuple[str, str, np.ndarray, np.ndarray, n
     """
     y_axis, x_axis = _dims(ds)
     data = ds["final_alignment"].transpose(y_axis, x_axis, "seed").values
-    n = np.sum(np.isfinite(data), axis=-1)
-    mean = np.nanmean(data, axis=-1)
-    sem = np.nanstd(data, axis=-1, ddof=1) / np.sqrt(np.maximum(n, 1)) if data.shape[-1] > 1 else np.zeros_like(mean)
+    mean, sem = mean_sem(data, axis=-1)  # diverged seeds (NaN) left out, without numpy warnings
     return y_axis, x_axis, ds[x_axis].values, ds[y_axis].values, mean, sem
 
 
