@@ -23,13 +23,11 @@ specialised the blocks coincide. The exact reduction (in-span start, λ/q in the
 in the tests to float32 precision.
 """
 
-import sys
-
 import numpy as np
 
 from ntajax._analysis import toy as ta
 from ntajax import metrics
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import TASK_COLOURS, assigned, band, block_table, shade_blocks
 from sweeps import a1 as a1_sweep
 from sweeps import toy as toy_sweep
@@ -37,10 +35,6 @@ from sweeps import toy as toy_sweep
 TITLE = "Fig. A1 — full model vs the equivalent 2-D model (loss, gates, singular values)"
 
 FULL_STYLE = {"sampled": {"linestyle": "-", "lw": 1.2}, "expected": {"linestyle": "--", "lw": 0.8}}
-
-
-def compute(ctx: FigureContext) -> dict:
-    return a1_sweep.compute(ctx)
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -164,11 +158,3 @@ def headline(data: dict) -> str:
     return (f"full (sampled) vs toy: max|ΔL| = {whole['loss_max']:.3f} (mean {whole['loss_mean']:.4f}), "
             f"max|Δc| = {whole['gate_max']:.2f}; second half (t ≥ {settled:g}): max|ΔL| = {late['loss_max']:.3f}, "
             f"max|Δc| = {late['gate_max']:.2f}")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,20 +20,14 @@ are A10's, [−1, 1] × [0.65, 1], widened only as far as needed to show block s
 """
 
 import json
-import sys
 
 import numpy as np
 
 from ntajax._analysis import toy as ta
-from ntajax._cli.figure import FigureContext, figure_main
-from sweeps import a10 as a10_sweep
+from ntajax._cli.figure import FigureContext
 from sweeps import toy as toy_sweep
 
 TITLE = "Figs. A10/A11 — symmetric toy model: one switch against the analytic W̄(C̄), and further switches"
-
-
-def compute(ctx: FigureContext) -> dict:
-    return a10_sweep.compute(ctx)
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -213,11 +207,3 @@ def headline(data: dict) -> str:
             "A11 max deviation from the block-start integral curve "
             f"{', '.join(f'{v:.1e}' for v in a11['block_start'].values())}"
             f" (from the spec's curve through (±1, 1): {', '.join(f'{v:.2f}' for v in a11['spec'].values())})")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,21 +23,14 @@ Bands are mean ± SEM over seeds (never rescaled); common random numbers across 
 shading on the exact block boundaries, composite blocks hatched.
 """
 
-import sys
-
 import numpy as np
 
 from figures.fig3 import BASE_NAMES, T_SWITCH, block_legend_handles, dynamics_label, gate_step_ratio, shade_tasks
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, assigned, band, band_caption, mean_sem
-from sweeps import composition
 
 TITLE = "Fig. A12 — composition over the whole simulation: loss, gates, alignment"
 CONCATENATED_SPACING = 0.03  # A12's Δ for the concatenated runs
-
-
-def compute(ctx: FigureContext) -> dict:
-    return composition.compute(ctx)
 
 
 def decimation(t: np.ndarray, spacing: float) -> int:
@@ -157,11 +150,3 @@ def headline(data: dict) -> str:
             values.append(f"{variant} {float(mean):.3f} ± {float(sem):.3f}")
         parts.append(f"{key} " + " vs ".join(values))
     return "matched alignment with the base teachers over the composite phase (t ≥ 23): " + "; ".join(parts)
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,20 +15,13 @@ throughout, also in expected mode with dt = 1e-3 over 40 blocks. The adaptation 
 steadily with ξ, because the loss jump at a switch shrinks as the teachers overlap.
 """
 
-import sys
-
 import numpy as np
 
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import band_caption, mean_sem
-from sweeps import a13 as a13_sweep
 
 TITLE = "Fig. A13 — adaptation speed and specialisation vs teacher correlation ξ"
-
-
-def compute(ctx: FigureContext) -> dict:
-    return a13_sweep.compute(ctx)
 
 
 def plot(data: dict, ctx: FigureContext) -> list:
@@ -56,11 +49,3 @@ def headline(data: dict) -> str:
     speed = ds["adaptation_speed"].mean("seed").values
     return (f"adaptation speed ξ = 0 → 1: {speed[0]:.1f} → {speed[-1]:.1f}; specialisation ≤ {np.nanmax(spec):.3f} at every ξ "
             f"(no specialisation at these settings); realised overlap at ξ = 0.5: {float(ds['realised_overlap'].sel(xi=0.5).mean()):.2f}")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,23 +19,17 @@ Bands are mean ± SEM over seeds, never rescaled; context shading on the exact b
 to views only (the original's sort overwrote the data).
 """
 
-import sys
-
 import numpy as np
 
 from figures.a12 import additive_view, entry_label
 from figures.fig3 import BASE_NAMES, block_legend_handles, dynamics_label, shade_tasks
 from ntajax import metrics
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import TASK_COLOURS, band, band_caption, mean_sem
 from sweeps import a14 as a14_sweep
 
 TITLE = "Fig. A14 — base components learned from composites only"
 ROWS = {"paper": "spec settings (τ_c = 0.03)", "fast_gates": f"ntajax companion: τ_c = {a14_sweep.FAST_GATES_TAU_C:g}"}
-
-
-def compute(ctx: FigureContext) -> dict:
-    return a14_sweep.compute(ctx)
 
 
 def final_matched_alignment(ds, variant: str) -> np.ndarray:
@@ -106,11 +100,3 @@ def headline(data: dict) -> str:
         parts.append(f"{ROWS.get(variant, variant)} {float(mean):.3f} ± {float(sem):.3f}")
     return (f"final matched alignment with the (never shown) base teachers: {'; '.join(parts)} "
             f"(symmetric copy-the-composite state: {symmetric_alignment(ds):.3f})")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,13 +17,10 @@ round(k/0.03) (t = 0.99, 2.01, 3.0, ...), not the nominal k·τ_B.
 Settings outside gradient flow (dt/τ_c = 1) are reproduced faithfully; ntajax warns about them.
 """
 
-import sys
-
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import band, band_caption, block_table, mean_sem, shade_blocks
-from sweeps import a16 as a16_sweep
 
 from figures.a1 import draw_full, draw_toy, label_axes
 
@@ -31,10 +28,6 @@ TITLE = "Fig. A16 — few-shot regime: B = 1, dt = 0.03, 100 seeds (float64), wi
 
 THRESHOLD = 0.1
 LATE_BLOCKS = 5
-
-
-def compute(ctx: FigureContext) -> dict:
-    return a16_sweep.compute(ctx)
 
 
 def recovery_samples(full, threshold: float = THRESHOLD) -> np.ndarray:
@@ -115,11 +108,3 @@ def headline(data: dict) -> str:
             f"{number(r['late_mean'], '.1f')} ± {number(r['late_sem'], '.1f')} (mean ± SEM, N = {r['n_seeds']}; "
             f"censored {r['late_censored']:.0%}) vs block 1 {number(r['first_mean'], '.1f')} "
             f"(censored {r['first_censored']:.0%})")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,19 +8,12 @@ the points lie near y = x. Difference from the original: the peak is taken withi
 ± SEM over seeds (the original had one seed).
 """
 
-import sys
-
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import band_caption, mean_sem
-from sweeps import a2 as a2_sweep
 
 TITLE = "Fig. A2 — peak gate speed vs teacher rank (τ_c·max|ċ| against Σ s²)"
-
-
-def compute(ctx: FigureContext) -> dict:
-    return a2_sweep.compute(ctx)
 
 
 def plot(data: dict, ctx: FigureContext) -> list:
@@ -58,11 +51,3 @@ def headline(data: dict) -> str:
     y = ds["peak_gate_speed"].mean("seed").values
     ratio = y / x
     return f"τ_c·peak|ċ| / Σs² over ranks: {np.nanmin(ratio):.2f}–{np.nanmax(ratio):.2f} (theory 1); Σs² of path A {np.nanmin(x):.1f}–{np.nanmax(x):.1f}"
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,20 +7,13 @@ remaining paths; the first two are coloured as in Fig. 2, the others grey. Curve
 over seeds after ordering per seed (the original showed one seed).
 """
 
-import sys
-
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import TASK_COLOURS, band, band_caption, block_table, shade_blocks
-from sweeps import a3 as a3_sweep
 
 TITLE = "Fig. A3 — P = 4 paths for M = 2 tasks, with and without the W column penalty"
 ACTIVE = 0.1  # a path counts as active when its gate exceeds this at the end of its task's block
-
-
-def compute(ctx: FigureContext) -> dict:
-    return a3_sweep.compute(ctx)
 
 
 def path_order(gates: np.ndarray, context: np.ndarray, n_last: int = 1000) -> np.ndarray:
@@ -73,11 +66,3 @@ def plot(data: dict, ctx: FigureContext) -> list:
 def headline(data: dict) -> str:
     ds = data["runs"]
     return "; ".join(f"{v}: {active_paths(ds, v).mean():.1f} active paths (gate > {ACTIVE})" for v in ds["variant"].values)
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

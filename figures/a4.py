@@ -17,20 +17,14 @@ Panels (mean ± SEM over seeds, context shading on the exact block boundaries):
   :data:`sweeps.fc.SPEED_WINDOW`).
 """
 
-import sys
-
 import numpy as np
 
 from figures.fig6 import TASKS, step_ratio_label
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, band, band_caption, block_table, mean_sem, shade_blocks
 from sweeps import fc as fc_sweep
 
 TITLE = "Fig. A4 — fully connected network metrics: loss, W2 block means, sorted similarity, A_tot, layer speeds"
-
-
-def compute(ctx: FigureContext) -> dict:
-    return fc_sweep.compute(ctx)
 
 
 def speed_decay(ds, variant: str, layer: str = "W1") -> np.ndarray:
@@ -101,11 +95,3 @@ def headline(data: dict) -> str:
         mean, sem = mean_sem(speed_decay(ds, variant))
         parts.append(f"{variant} {float(mean):.1f} ± {float(sem):.1f}")
     return "W1 speed, first 5 blocks over last 5 blocks: " + ", ".join(parts)
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,20 +24,15 @@ Headline: the number of cells in the flexible regime, defined here as a seed-mea
 """
 
 import json
-import sys
 
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from sweeps import a7 as a7_sweep
 
 TITLE = "Fig. A7 — fully connected network phase diagrams (row-matched final A_tot)"
 FLEXIBLE_THRESHOLD = 0.8
 VMIN, VMAX = 0.7, 1.0
-
-
-def compute(ctx: FigureContext) -> dict:
-    return a7_sweep.compute(ctx)
 
 
 def panel_arrays(ds) -> dict:
@@ -150,11 +145,3 @@ def headline(data: dict) -> str:
         best = max(float(np.nanmax(np.nanmean(check[f"{k}_final_alignment"].values, axis=-1))) for k in ("a", "b"))
         text += f"; gradient-flow cross-check ({dynamics(check)[0]}, longest blocks): best cell {best:.3f}"
     return text
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,15 +13,13 @@ The headline is the gate-learning share of εᵀKε at those configurations (wit
 grid), computed with :func:`ntajax.metrics.ntk_split`.
 """
 
-import sys
-
 import jax
 import numpy as np
 import xarray as xr
 
 from ntajax._analysis import toy as ta
 from ntajax import metrics
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 
 TITLE = "Fig. A8 — NTK split of the toy's adaptation rate into gate and weight learning (analytic)"
 
@@ -105,11 +103,3 @@ def headline(data: dict) -> str:
     diagonal = np.diagonal(ds["gate"].values)
     return (f"gate-learning share of εᵀKε = {shares} at w̄ = {', '.join(f'{float(w):g}' for w in ds['wbar'].values)}; "
             f"max gate part for unspecialised modules (w¹₁ = w¹₂) = {np.nanmax(np.abs(diagonal)):.1e}")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,22 +14,16 @@ dense solution at the slice times (the 300-point save grid does not contain them
 """
 
 import itertools
-import sys
 
 import numpy as np
 
 from ntajax._analysis import toy as ta
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import TASK_COLOURS
-from sweeps import a9 as a9_sweep
 
 TITLE = "Fig. A9 — block-size effective potential (toy runs, potential flow, slices, effective losses)"
 
 START_COLOURS = ("tab:red", "tab:blue")
-
-
-def compute(ctx: FigureContext) -> dict:
-    return a9_sweep.compute(ctx)
 
 
 def toy_gaps(ds) -> dict[float, np.ndarray]:
@@ -132,11 +126,3 @@ def headline(data: dict) -> str:
     return (f"potential flow gap x₁⁺ − x₁⁻: {gap[0]:.2f} → {gap[-1]:.2f} at t = {float(pot['t_flow'].values[-1]):g}; "
             f"min L⁽²⁾ {minima[0]:.3f} (τ_b = {taus[0]:g}) → {minima[-1]:.2f} (τ_b = {taus[-1]:g}); "
             f"toy |w̄|(t = {t_end:g}) t_ctx = 2: {gaps[2.0][-1]:.3f} vs t_ctx = 1: {gaps[1.0][-1]:.3f}")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

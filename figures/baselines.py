@@ -17,12 +17,11 @@ methods and block lengths. "Late blocks" are the second half of each run's block
 """
 
 import json
-import sys
 import warnings
 
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import band, band_caption, mean_sem
 from sweeps import baselines as baselines_sweep
 
@@ -33,10 +32,6 @@ COLOURS = {
     "single_path": "tab:purple", "ewc_single_path": "tab:pink", "interleaved": "tab:blue", "ewc_flexible": "tab:brown",
 }
 TAU_W = 1.3
-
-
-def compute(ctx: FigureContext) -> dict:
-    return baselines_sweep.compute(ctx)
 
 
 def _style(ds, key):
@@ -184,11 +179,3 @@ def headline(data: dict) -> str:
     adapt = "/".join(f"{n[k]['adaptation']:.2f}" for k in pick)
     return (f"τ_B = 1, late blocks: re-gated retention {regated}; A_tot {align}; adaptation/τ_w {adapt} "
             f"({'/'.join(pick)}; EWC and oracle are told task boundaries)")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,21 +10,14 @@ loss), gate speed is divided by the recording spacing (a true rate), and the tim
 no hand-applied shift.
 """
 
-import sys
-
 import numpy as np
 
 from ntajax import metrics
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import (TASK_COLOURS, VARIANT_COLOURS, assigned, band, band_caption, block_table,
                               matched_and_mismatched, shade_blocks, stored_parameter)
-from sweeps import fig2 as fig2_sweep
 
 TITLE = "Fig. 2 — flexible vs forgetful learning (loss, gates, alignment, speeds, adaptation time)"
-
-
-def compute(ctx: FigureContext) -> dict:
-    return fig2_sweep.compute(ctx)
 
 
 def _weight_speed(ds, variant):
@@ -99,11 +92,3 @@ def headline(data: dict) -> str:
     return (f"adaptation time first/last blocks: flexible ÷{adaptation_ratio(ds, 'flexible'):.1f}, "
             f"forgetful ÷{adaptation_ratio(ds, 'forgetful'):.1f}; "
             f"final A_tot flexible {float(ds['final_alignment'].sel(variant='flexible').mean()):.3f}")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -27,11 +27,10 @@ the switch (``recovery``) and the mean loss over [23, 23.8], flexible vs forgetf
 """
 
 import json
-import sys
 
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, assigned, band, band_caption, block_table, mean_sem
 from sweeps import composition
 
@@ -41,10 +40,6 @@ WINDOW = (22.8, 23.8)
 RECOVERY_FRACTION = 0.1
 BASE_NAMES = ("A", "B", "C")
 COMPOSITE_NAMES = ("AB", "BC", "CA")
-
-
-def compute(ctx: FigureContext) -> dict:
-    return composition.compute(ctx)
 
 
 # ------------------------------------------------------------------------ shared helpers
@@ -208,11 +203,3 @@ def headline(data: dict) -> str:
         parts.append(f"{label}: recovery flexible {_fmt(flex['recovery'])} vs forgetful {_fmt(forg['recovery'])}, "
                      f"mean loss {_fmt(flex['mean'], 4)} vs {_fmt(forg['mean'], 4)}")
     return "first composite block (t = 23), time to 10 % of the switch loss: " + "; ".join(parts)
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -30,22 +30,16 @@ Choices and departures (stated here as the spec asks):
   −∂L/∂c_p = w^{pT}ε.
 """
 
-import sys
-
 import numpy as np
 
 from ntajax._analysis import toy as ta
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from sweeps import toy as toy_sweep
 
 TITLE = "Fig. 4 — mechanism in the 2-D toy model (trajectories, gate field, block length, limit cycle, symmetric model)"
 
 STATE_STYLE = {"flexible": "-", "forgetful": "--"}
 PATH_COLOURS = ("tab:blue", "tab:orange")
-
-
-def compute(ctx: FigureContext) -> dict:
-    return toy_sweep.compute(ctx)
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -290,11 +284,3 @@ def headline(data: dict) -> str:
             + " for τ_c = " + ", ".join(f"{k:.3g}" for k in dev) + f"; E: |w̄| long {long:.3f} vs short {short:.3f}"
             + f"; G: same-task distance decays ×{decay:.0f} (first block vs median of the last 10; "
             + f"consecutive-block d_k → {conv['d_consecutive'][-1]:.3f})")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,19 +10,13 @@ random numbers).
 """
 
 import json
-import sys
 
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._cli.phase_diagram import AXIS_LABELS, draw_panel, seed_statistics
-from sweeps import fig5 as fig5_sweep
 
 TITLE = "Fig. 5 — phase diagrams: block length × gate speed and × regularisation (5 × 5 and dense)"
-
-
-def compute(ctx: FigureContext) -> dict:
-    return fig5_sweep.compute(ctx)
 
 
 def plot(data: dict, ctx: FigureContext) -> list:
@@ -57,11 +51,3 @@ def headline(data: dict) -> str:
         _, _, _, _, mean, _ = seed_statistics(data[f"fig5{name}"])
         parts.append(f"{name}: A_tot {np.nanmin(mean):.2f} (short blocks / slow or unregularised gates) → {np.nanmax(mean):.2f}")
     return "; ".join(parts)
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -29,21 +29,15 @@ other block (flexible and forgetful), and the final A_tot.
 """
 
 import json
-import sys
 
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import VARIANT_COLOURS, band, band_caption, block_table, mean_sem, shade_blocks
-from sweeps import fc as fc_sweep
 
 TITLE = "Fig. 6 (A5, A6) — fully connected network: sorted second layer and total alignment"
 TASKS = ("A", "B")
 VMIN, VMAX = 0.0, 0.5
-
-
-def compute(ctx: FigureContext) -> dict:
-    return fc_sweep.compute(ctx)
 
 
 # ------------------------------------------------------------------------ shared helpers
@@ -161,11 +155,3 @@ def headline(data: dict) -> str:
         text += (f"; gradient-flow cross-check (dt = {dt:g}) flexible final A_tot "
                  f"{float(a_mean):.3f} ± {float(a_sem):.3f}")
     return text
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

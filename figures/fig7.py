@@ -12,22 +12,16 @@ features cached under ``$NTAJAX_CACHE_DIR/mnist`` (default ``~/.cache/ntajax/mni
 """
 
 import json
-import sys
 import warnings
 
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import TASK_COLOURS, VARIANT_COLOURS, band, band_caption, mean_sem, shade_blocks
-from sweeps import fig7 as fig7_sweep
 
 TITLE = "Fig. 7 — MNIST CNN features with a gated readout (accuracy, sorted gates, steps to 85 %)"
 FIRST_SETTLED_BLOCK = 2
 """Blocks before this one are the first exposures to A and B; the headline averages the rest."""
-
-
-def compute(ctx: FigureContext) -> dict:
-    return fig7_sweep.compute(ctx)
 
 
 def switch_steps(ds, variant: str, first_block: int = FIRST_SETTLED_BLOCK) -> tuple[float, float]:
@@ -105,12 +99,3 @@ def headline(data: dict) -> str:
     cnn = json.loads(ds.attrs["features"])["cnn_test_accuracy"]
     return (f"steps to test accuracy > {float(ds.attrs['threshold']):.2f} after switches (blocks ≥ {FIRST_SETTLED_BLOCK}, "
             f"mean over seeds and blocks): {', '.join(parts)}; CNN test accuracy {cnn:.3f}")
-
-
-def main(argv=None) -> int:
-    """``python -m figures.fig7 [--data DIR] [--quick] [--out DIR]``; ``--data`` sets ``$NTAJAX_MNIST_DIR``."""
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,21 +8,14 @@ exact expected loss rather than the minibatch loss. dt/τ_c = 1 is outside the g
 (MODEL §5.2): the setting is reproduced as published and flagged.
 """
 
-import sys
-
 import numpy as np
 
 from ntajax import metrics
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import band_caption, mean_sem
-from sweeps import fig8 as fig8_sweep
 
 TITLE = "Fig. 8 — task-switching cost: loss just after each of the first switches"
 N_SWITCHES, N_AFTER = 4, 5
-
-
-def compute(ctx: FigureContext) -> dict:
-    return fig8_sweep.compute(ctx)
 
 
 def post_switch(ds, variant: str) -> np.ndarray:
@@ -59,11 +52,3 @@ def headline(data: dict) -> str:
         first = np.nanmean(post_switch(ds, variant)[:, :, 0], axis=0)
         parts.append(f"{variant} L(t_j+Δ) switch 1 → 4: {first[0]:.3f} → {first[-1]:.3f}")
     return "; ".join(parts)
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,22 +21,15 @@ states of the two tasks coincide by construction. Bars and error bars are mean Â
 (SEM = std(ddof=1)/âˆšN), common random numbers across conditions.
 """
 
-import sys
-
 import numpy as np
 
-from ntajax._cli.figure import FigureContext, figure_main
+from ntajax._cli.figure import FigureContext
 from ntajax._plotting import band_caption, mean_sem
-from sweeps import representations as representations_sweep
 
 TITLE = "Task representations: fractional task variance, clusters, shared vs separate hidden states under output constraints"
 
 PAIR_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 GATING_COLOURS = {"NTA gating": "black", "no gating": "tab:grey"}
-
-
-def compute(ctx: FigureContext) -> dict:
-    return representations_sweep.compute(ctx)
 
 
 def _histogram(ax, ds, variant, linestyle="-", prefix=""):
@@ -165,11 +158,3 @@ def headline(data: dict) -> str:
             f"gated {n['separability gated NTA gating']:.2f} / orthogonal {n['separability orthogonal NTA gating']:.2f} / "
             f"parallel {n['separability parallel NTA gating']:.2f}, without: {n['separability gated no gating']:.2f} / "
             f"{n['separability orthogonal no gating']:.2f} / {n['separability parallel no gating']:.2f}")
-
-
-def main(argv=None) -> int:
-    return figure_main(__name__, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

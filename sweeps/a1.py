@@ -17,8 +17,6 @@ degree/radian mix-up produced (45 used as radians), which the spec fixes. The to
 at every step, so that Fig. A16 reuses the very same store; Fig. A1 reads it at Δ = 0.02.
 """
 
-import sys
-
 import jax
 import numpy as np
 
@@ -26,7 +24,7 @@ from ntajax import ExpectedGradient, GatedStudent, OrthogonalTeachers, Variant
 from ntajax._cli.figure import FigureContext
 from ntajax._presets.runs import fig2 as fig2_preset
 
-from sweeps._common import sweep_main, variants_store
+from sweeps._common import variants_store
 from sweeps.toy import ToyRun, toy_config, toy_init, toy_store
 
 INIT_KEY = 987777942
@@ -90,11 +88,3 @@ def compute(ctx: FigureContext) -> dict:
     """Stores ``full`` (variants sampled and expected) and ``toy``."""
     return {"full": variants_store(ctx, "a1_full", full_variants(ctx)),
             "toy": toy_store(ctx, "a1_toy", {"toy": toy_run(ctx)})}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,13 +13,10 @@ configuration; its code said 2), recorded every Δ = 0.04. The original had to r
 restart state from a recorded index by hand; here it is read from the A10 store.
 """
 
-import sys
-
 import numpy as np
 
 from ntajax._cli.figure import FigureContext
 
-from sweeps._common import sweep_main
 from sweeps.toy import TAU_C_SWEEP, ToyRun, state_at, toy_config, toy_init, toy_store
 
 A10_REGULARISER = {"lambda_nonneg": 0.05, "lambda_norm": 0.05}
@@ -68,11 +65,3 @@ def compute(ctx: FigureContext, a11_blocks: int | None = None) -> dict:
     a11 = toy_store(ctx, "a11", a11_runs(ctx, a10, a11_blocks))
     a11.attrs["restart_time"] = RESTART_TIME
     return {"a10": a10, "a11": a11}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,6 @@ metrics and the realised mean row overlap of its teachers.
 """
 
 import json
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +21,6 @@ from ntajax._simulation import describe
 from ntajax._cli.figure import FigureContext
 from ntajax._teachers.matrices import mean_row_overlap
 
-from sweeps._common import sweep_main
 
 OVERLAPS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -78,11 +76,3 @@ def compute(ctx: FigureContext) -> dict:
     s = settings(ctx)
     description = {"settings": s, "config": _config(s["t_total"], 1)}
     return {"a13": ctx.cached("a13", description, lambda: simulate(s["overlaps"], s["n_seeds"], s["t_total"], s["seed"]))}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,14 +16,12 @@ The similarity S_mp is recorded against the three base teachers, which are never
 the assignment π is computed against them (MODEL §7.1, §7.4).
 """
 
-import sys
-
 from ntajax import (
     ExpectedGradient, Gated, OrthogonalTeachers, Regulariser, SampledGradient, Simulation, TimeGrid, Variant, schedule,
 )
 from ntajax._cli.figure import FigureContext
 
-from sweeps._common import sweep_main, variants_store
+from sweeps._common import variants_store
 
 A14_LAMBDA_NONNEG, A14_LAMBDA_NORM = 1 / 3, 5 / 3  # λ = 0.2, nonneg : L1 = 1 : 5 (MODEL §4.3)
 FAST_GATES_TAU_C = 0.003
@@ -47,11 +45,3 @@ def variants(ctx: FigureContext) -> dict[str, Variant]:
 
 def compute(ctx: FigureContext) -> dict:
     return {"runs": variants_store(ctx, "a14", variants(ctx))}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,8 +21,6 @@ Toy: the A1 toy (τ_w = 1.3, τ_c = 0.06, g = 1000, t_ctx = 1, e₁ first, dt = 
 every step recorded, A1's initial state); it is the very same store as Fig. A1's.
 """
 
-import sys
-
 import jax
 import numpy as np
 
@@ -34,7 +32,6 @@ from ntajax._run import precision
 from ntajax._store.dataset import to_dataset
 
 from sweeps import a1 as a1_sweep
-from sweeps._common import sweep_main
 from sweeps.toy import toy_store
 
 DT = 0.03
@@ -77,11 +74,3 @@ def compute(ctx: FigureContext) -> dict:
     full = ctx.cached("a16_full", {"variants": {"flexible": variant}, "seed": ctx.seed, "reduced": "sv_magnitude"},
                       lambda: _full_dataset(variant, ctx.seed, ctx.progress))
     return {"full": full, "toy": toy_store(ctx, "a1_toy", {"toy": a1_sweep.toy_run(ctx)})}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

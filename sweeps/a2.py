@@ -9,7 +9,6 @@ metrics per run and gate traces decimated for display, not the 10⁵-point recor
 """
 
 import json
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +20,6 @@ from ntajax import metrics
 from ntajax._simulation import describe
 from ntajax._cli.figure import FigureContext
 
-from sweeps._common import sweep_main
 
 RANK_GRID = tuple(int(d) for d in np.linspace(2, 30, 10))  # {2, 5, 8, 11, 14, 17, 20, 23, 26, 30}
 MAX_RANK = 15  # d_out/M singular vectors per teacher
@@ -88,11 +86,3 @@ def compute(ctx: FigureContext) -> dict:
     s = settings(ctx)
     description = {"settings": s, "config": _config(s["t_total"], 1)}
     return {"a2": ctx.cached("a2", description, lambda: simulate(s["grid"], s["t_total"], s["n_seeds"], s["seed"], ctx.progress))}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

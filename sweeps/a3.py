@@ -7,12 +7,10 @@ it: λ_nonneg = 6/31, λ_norm = 60/31, λ_W = 6/31 on mean_{p,j}‖W_p[:, j]‖�
 The original ran one seed; ntajax runs several and orders the paths per seed.
 """
 
-import sys
-
 from ntajax import Blocked, Gated, Regulariser, SampledGradient, Simulation, TimeGrid, Variant
 from ntajax._cli.figure import FigureContext
 
-from sweeps._common import sweep_main, variants_store
+from sweeps._common import variants_store
 
 
 def variants(ctx: FigureContext) -> dict[str, Variant]:
@@ -34,11 +32,3 @@ def variants(ctx: FigureContext) -> dict[str, Variant]:
 
 def compute(ctx: FigureContext) -> dict:
     return {"runs": variants_store(ctx, "a3", variants(ctx))}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -36,7 +36,6 @@ content hash of the complete configuration; ntajax's results are the reference f
 """
 
 import json
-import sys
 import warnings
 
 import equinox as eqx
@@ -56,7 +55,6 @@ from ntajax._store.dataset import provenance
 from ntajax._sweep.sweep import stack_points
 from ntajax.metrics import _rows
 
-from sweeps._common import sweep_main
 
 BLOCK_LENGTHS = (0.8, 0.6, 0.4, 0.2, 0.1)
 TAU_W2 = (0.0075, 0.01, 0.0125, 0.015, 0.02)
@@ -280,11 +278,3 @@ def compute(ctx: FigureContext) -> dict:
         "cross_check": ctx.cached("a7-cross-check", {"base": check_base, "points": check_points, "seed": ctx.seed,
                                                      "reduction": "row-matched A_tot v1"}, run_check),
     }
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

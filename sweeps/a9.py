@@ -12,8 +12,6 @@ the first trajectory), and the effective losses L⁽¹⁾(w̄), L⁽²⁾(w̄; �
 τ_b ∈ geomspace(0.01, 10, 5).
 """
 
-import sys
-
 import jax
 import numpy as np
 import xarray as xr
@@ -21,7 +19,6 @@ import xarray as xr
 from ntajax._cli.figure import FigureContext
 from ntajax._analysis.potential import PotentialModel, first_order_loss
 
-from sweeps._common import sweep_main
 from sweeps.toy import ToyRun, toy_config, toy_init, toy_store
 
 SLICE_TIMES = (0.5, 1.5, 3.5, 5.5)
@@ -85,11 +82,3 @@ def compute(ctx: FigureContext) -> dict:
     potential = ctx.cached("a9_potential", {"a9_potential": model, "slices": SLICE_TIMES, "starts": STARTS,
                                             "tau_bs": TAU_BS}, lambda: potential_dataset(model))
     return {"toy": toy_store(ctx, "a9_toy", toy_runs(ctx)), "potential": potential}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,14 +24,11 @@ flexible NTA, over λ_EWC ∈ ``LAMBDAS`` (the penalty's traced leaf ``engine.pe
 tiny size runs EWC only).
 """
 
-import sys
-
 from ntajax import Blocked, ExpectedGradient, Gated, Regulariser, SampledGradient, Simulation, TimeGrid, make_axis
 from ntajax._sweep.baselines import Baseline, baselines, compare_methods
 from ntajax._engines.continual import ContinualScan, OnlineEWC
 from ntajax._cli.figure import FigureContext
 
-from sweeps._common import sweep_main
 
 BLOCK_LENGTHS = (0.5, 1.0, 2.0, 4.0)
 LAMBDAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -98,11 +95,3 @@ def compute(ctx: FigureContext) -> dict:
         "lambda_sweep": ctx.cached("baselines-lambda", lambda_description, lambda: compare_methods(
             strengths, lambda_grid, n_seeds=s["n_seeds"], seed=ctx.seed, progress=ctx.progress)),
     }
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

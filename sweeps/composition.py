@@ -29,8 +29,6 @@ keys (common random numbers, §5.4). With M = 3 the composites are AB, BC, CA fo
 and :class:`ntajax.OrthogonalTeachers` builds those for both kinds anyway.
 """
 
-import sys
-
 from ntajax import (
     ExpectedGradient, Gated, GradientMode, OrthogonalTeachers, PerNeuron, Recording, Regulariser, SampledGradient, Simulation,
     TimeGrid, Variant, schedule,
@@ -39,7 +37,7 @@ from ntajax._cli.figure import FigureContext
 from ntajax._store.row_store import add_row_matching
 
 from sweeps._analysed import analysed_store
-from sweeps._common import sweep_main, variants_store
+from sweeps._common import variants_store
 
 SWITCH_BLOCK = 23
 T_TOTAL = 30.0
@@ -120,11 +118,3 @@ def compute(ctx: FigureContext) -> dict:
         "concatenated_expected": variants_store(ctx, "composition-concatenated-expected",
                                                 concatenated_expected_variants(ctx)),
     }
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

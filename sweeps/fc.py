@@ -30,8 +30,6 @@ regime, ...) compare the fixed halves of W1 with the teachers and mean nothing f
 they are dropped too, in favour of the ``row_*`` variables.
 """
 
-import sys
-
 import xarray as xr
 
 from ntajax import (
@@ -41,7 +39,6 @@ from ntajax._cli.figure import FigureContext
 from ntajax._store.row_store import add_row_matching
 
 from sweeps._analysed import analysed_store
-from sweeps._common import sweep_main
 
 FC_LAMBDA = 0.2  # λ_nonneg = λ_norm, original λ = 0.22 with nonneg : L2 = 1 : 10 (MODEL §4.3)
 RAW_WEIGHTS_EVERY = 10
@@ -97,11 +94,3 @@ def compute(ctx: FigureContext) -> dict:
         "runs": analysed_store(ctx, "fc", variants(ctx), analyse, analysis),
         "expected": analysed_store(ctx, "fc-expected", expected_variants(ctx), analyse, analysis),
     }
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,13 +6,11 @@ recorded every Δ_w = 0.02 (every 10th record) for the weight-speed panel: the d
 depend on the recording grid, so this is the same simulation, read more coarsely.
 """
 
-import sys
-
 from ntajax import Variant
 from ntajax._cli.figure import FigureContext
 from ntajax._presets.runs import fig2 as fig2_preset
 
-from sweeps._common import sweep_main, variants_store
+from sweeps._common import variants_store
 
 
 def variants(ctx: FigureContext) -> dict[str, Variant]:
@@ -28,11 +26,3 @@ def variants(ctx: FigureContext) -> dict[str, Variant]:
 
 def compute(ctx: FigureContext) -> dict:
     return {"runs": variants_store(ctx, "fig2", variants(ctx))}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,15 +10,11 @@
 Every store is a resumable sweep store under ``ctx.out/data`` named by the sweep's fingerprint.
 """
 
-import sys
-
 from ntajax._cli.figure import FigureContext
 from ntajax._cli.phase_diagram import run_phase_diagram
 from ntajax._sweep.sweep import Sweep
 from ntajax._presets.sweeps import fig5a, fig5b, phase_a, phase_b
 from ntajax._sweep.execute import run_sweep
-
-from sweeps._common import sweep_main
 
 
 def paper_panels(ctx: FigureContext) -> dict[str, Sweep]:
@@ -51,11 +47,3 @@ def compute(ctx: FigureContext) -> dict:
     results = run_phase_diagram(dense, str(ctx.data_dir / f"phase-{key}"), progress=ctx.progress, refine=ctx.size != "tiny")
     out.update({f"dense_{name}": ds for name, ds in results.items()})
     return out
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

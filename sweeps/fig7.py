@@ -12,15 +12,11 @@ the ``train-*`` files the official 60 000/10 000 split is used), else the shippe
 10 000-image test file split reproducibly into 8000 train and 2000 test images.
 """
 
-import sys
-
 from ntajax import Blocked, TimeGrid
 from ntajax._cli.figure import FigureContext
 from ntajax.mnist import (CNNConfig, ReadoutConfig, fig7_presets, flexible, forgetful, load_mnist, mnist_features,
                           readout_dataset)
-from ntajax.mnist._idx import ENV_DATA_DIR
 
-from sweeps._common import sweep_main
 
 THRESHOLD = 0.85
 LAST_GATE_RECORDS = 100  # gates are ordered by their mean over the last 100 records (MODEL §7.14)
@@ -65,11 +61,3 @@ def compute(ctx: FigureContext) -> dict:
     return {"runs": ctx.cached("fig7", description,
                                lambda: readout_dataset(configs, features, key=ctx.seed, threshold=THRESHOLD,
                                                                last_gate_records=LAST_GATE_RECORDS))}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0] + f" (--data DIR or ${ENV_DATA_DIR}: MNIST IDX folder)", argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

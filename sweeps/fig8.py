@@ -6,13 +6,11 @@ nonneg : L1 = 1 : 4]; forgetful: the same τ's without regulariser. Sampled B = 
 t_tot = 30, every step recorded, 10 seeds, common random numbers across the two variants.
 """
 
-import sys
-
 import ntajax
 from ntajax import Variant
 from ntajax._cli.figure import FigureContext
 
-from sweeps._common import sweep_main, variants_store
+from sweeps._common import variants_store
 
 
 def variants(ctx: FigureContext) -> dict[str, Variant]:
@@ -30,11 +28,3 @@ def variants(ctx: FigureContext) -> dict[str, Variant]:
 
 def compute(ctx: FigureContext) -> dict:
     return {"runs": variants_store(ctx, "fig8", variants(ctx))}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

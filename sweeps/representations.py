@@ -27,7 +27,6 @@ within-task variance, the covariance overlap of the tasks' hidden states, the ov
 heads' readout spaces, and the loss of each head on its task.
 """
 
-import sys
 import warnings
 
 import jax
@@ -54,7 +53,6 @@ from ntajax.metrics._representations import (
     task_pairs,
 )
 
-from sweeps._common import sweep_main
 
 PER_NEURON_LAMBDA = 0.25 / 11  # λ = 0.025, nonneg : L2 = 1 : 10 (MODEL §4.3, Fig. 3d)
 FC_LAMBDA = 0.2  # λ = 0.22, nonneg : L2 = 1 : 10 (Fig. 6)
@@ -244,11 +242,3 @@ def compute(ctx: FigureContext) -> dict:
         "fc": _stored(ctx, "representations-fc", fc_variants(s), _ftv_dataset, "ftv v1"),
         "multihead": _stored(ctx, "representations-multihead", multihead_variants(s), _multihead_dataset, "geometry v1"),
     }
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

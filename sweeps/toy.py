@@ -22,7 +22,6 @@ the symmetric model for τ_c ∈ logspace(−1, 0, 5), float64).
 """
 
 import json
-import sys
 from typing import NamedTuple
 
 import jax
@@ -38,7 +37,6 @@ from ntajax._cli.figure import FigureContext
 from ntajax._run import precision
 from ntajax._store.dataset import provenance
 
-from sweeps._common import sweep_main
 
 E1 = np.array([1.0, 0.0])
 E2 = np.array([0.0, 1.0])
@@ -220,11 +218,3 @@ def fig4_runs(ctx: FigureContext) -> dict[str, dict[str, ToyRun]]:
 def compute(ctx: FigureContext) -> dict[str, xr.Dataset]:
     """Fig. 4's toy stores: ``ac``, ``e``, ``f``, ``h`` (see the module docstring)."""
     return {key: toy_store(ctx, f"fig4_{key}", runs) for key, runs in fig4_runs(ctx).items()}
-
-
-def main(argv=None) -> int:
-    return sweep_main(compute, __doc__.splitlines()[0], argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -39,17 +39,18 @@ def random_gated(key, P=2, d_out=10, d_in=20, scale=0.3):
 
 
 def tiny_figures(out_dir):
-    """``get(name)`` → (module, context, data): each figure's stores computed once at tiny size in
-    ``out_dir`` (shared by the figures of a test module, as in ``ntajax figure all``)."""
+    """``get(name)`` → (plotting module, context, data): each figure's stores computed once at tiny
+    size in ``out_dir`` through its registry entry (shared by the figures of a test module, as in
+    ``ntajax figure all``); the module gives the tests its helpers and ``plot``/``headline``."""
     from ntajax._cli.figure import FigureContext, load_figure
 
     cache = {}
 
     def get(name):
         if name not in cache:
-            module = load_figure(name)
+            entry = load_figure(name)
             ctx = FigureContext(out=out_dir, size="tiny", progress=False)
-            cache[name] = (module, ctx, module.compute(ctx))
+            cache[name] = (entry.module, ctx, entry.compute(ctx))
         return cache[name]
 
     return get

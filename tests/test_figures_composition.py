@@ -9,7 +9,7 @@ import pytest
 from conftest import check_figure_files
 
 from ntajax import metrics
-from ntajax._cli.figure import FigureContext, make_figure
+from ntajax._cli.figure import FigureContext, load_figure, make_figure
 from ntajax._teachers.matrices import orthogonal_teachers
 from ntajax.metrics import _rows
 
@@ -114,14 +114,14 @@ def ctx(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def composition_data(ctx):
-    from figures import fig3
+    from sweeps import composition
 
-    return fig3.compute(ctx)
+    return composition.compute(ctx)
 
 
 @pytest.fixture(scope="module")
 def a14_data(ctx):
-    from figures import a14
+    from sweeps import a14
 
     return a14.compute(ctx)
 
@@ -158,7 +158,7 @@ def _forbid_simulation(monkeypatch):
 def test_stores_are_shared_between_fig3_and_a12(ctx, composition_data, monkeypatch, tmp_path):
     """A12 is drawn from the stores Fig. 3 wrote: with simulation disabled it still builds (and reads
     the very same stores), while in an empty output directory the same call has to simulate."""
-    from figures import a12
+    a12 = load_figure("a12")
 
     _forbid_simulation(monkeypatch)
     with pytest.raises(_Recomputed):

@@ -8,7 +8,7 @@ from conftest import check_figure_files
 import scipy.optimize
 
 import ntajax
-from ntajax._cli.figure import FigureContext, make_figure
+from ntajax._cli.figure import FigureContext, load_figure, make_figure
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +18,14 @@ def ctx(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fc_data(ctx):
-    from figures import fig6
+    from sweeps import fc
 
-    return fig6.compute(ctx)
+    return fc.compute(ctx)
 
 
 @pytest.fixture(scope="module")
 def a7_data(ctx):
-    from figures import a7
+    from sweeps import a7
 
     return a7.compute(ctx)
 
@@ -54,7 +54,7 @@ def _forbid_simulation(monkeypatch):
 
 @pytest.mark.slow
 def test_a4_writes_png_and_pdf_from_the_fig6_store(ctx, fc_data, monkeypatch, tmp_path):
-    from figures import a4
+    a4 = load_figure("a4")
 
     # with simulation disabled A4 must come from the stores Fig. 6 wrote (an empty directory has to simulate)
     _forbid_simulation(monkeypatch)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import tiny_figures
 
-from ntajax._cli.figure import FigureContext, make_figure
+from ntajax._cli.figure import FigureContext, load_figure, make_figure
 from ntajax._cli.main import main
 
 PNG_MIN_BYTES = 10_000
@@ -123,3 +123,72 @@ def test_figure_cli_lists_and_rejects(capsys):
         assert name in listed
     assert main(["figure", "no_such_figure", "--size", "tiny"]) == 2
     assert "unknown figure" in capsys.readouterr().err
+
+
+def test_every_registered_figure_resolves_without_drawing():
+    """Each registry entry names an importable plotting module with a title, ``plot`` and
+    ``headline``, and a ``compute`` that exists; nothing is computed or drawn. The per-script
+    boilerplate is gone: no plotting or sweep module has a ``main``."""
+    import importlib
+
+    from ntajax._cli.figure import Figure, registered_figures
+
+    registry = registered_figures()
+    assert {"fig2", "fig7", "a8", "a16", "baselines", "representations"} <= set(registry)
+    for name, entry in registry.items():
+        assert isinstance(entry, Figure)
+        assert load_figure(name) is entry
+        assert isinstance(entry.title, str) and entry.title
+        assert callable(entry.module.plot) and callable(entry.module.headline)
+        assert callable(entry.compute_function)
+        assert not hasattr(entry.module, "main")
+        if entry.source is not None:  # the store module's compute, not a pass-through in the script
+            assert not hasattr(entry.module, "compute")
+            assert not hasattr(importlib.import_module(entry.source.partition(":")[0]), "main")
+    assert registry["a8"].source is None and registry["a8"].compute_function is registry["a8"].module.compute
+    assert registry["fig3"].compute_function is registry["a12"].compute_function  # shared stores
+
+
+def test_figure_entries_are_lazy_and_their_errors_clear():
+    from ntajax._cli.figure import Figure
+
+    entry = Figure("figures.no_such_script", compute="sweeps.no_such_sweep:compute")
+    assert entry == Figure("figures.no_such_script", compute="sweeps.no_such_sweep:compute")  # nothing imported
+    assert repr(entry) == "Figure('figures.no_such_script', compute='sweeps.no_such_sweep:compute')"
+    with pytest.raises(ValueError, match="figures.no_such_script is missing"):
+        entry.title
+    with pytest.raises(ValueError, match="sweeps.no_such_sweep is missing"):
+        entry.compute_function
+    with pytest.raises(ValueError, match="has no nothing_here"):
+        Figure("figures.a8", compute="sweeps.a2:nothing_here").compute_function
+    with pytest.raises(ValueError, match="'module:function'"):
+        Figure("figures.a8", compute="sweeps.a2")
+    with pytest.raises(ValueError, match="dotted module name"):
+        Figure("figures.a8:plot")
+
+
+def test_python_m_figures_and_sweeps_run_in_a_subprocess(tmp_path):
+    """``python -m figures --list``, ``python -m figures a8 --size tiny`` (draws) and ``python -m
+    sweeps a8 --size tiny`` (stores only, reusing the store just written)."""
+    import subprocess
+    import sys
+
+    def run(*args):
+        done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = run("figures", "--list")
+    for name in ("fig2", "a8", "representations"):
+        assert name in listed
+    out = tmp_path / "a8"
+    drawn = run("figures", "a8", "--size", "tiny", "--out", str(out), "--no-progress")
+    assert drawn.startswith("a8: gate-learning share")
+    assert (out / "a8.png").stat().st_size > PNG_MIN_BYTES and (out / "a8.pdf").read_bytes()[:4] == b"%PDF"
+    stores = sorted(p.name for p in (out / "data").iterdir())
+    computed = run("sweeps", "a8", "--size", "tiny", "--out", str(out), "--no-progress")
+    assert computed.startswith("a8/ntk:")
+    assert sorted(p.name for p in (out / "data").iterdir()) == stores
+    assert sorted(p.name for p in out.iterdir()) == ["a8.pdf", "a8.png", "data"]
+    failed = subprocess.run([sys.executable, "-m", "sweeps", "no_such_figure"], capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 2 and "unknown figure 'no_such_figure'" in failed.stderr

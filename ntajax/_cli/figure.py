@@ -1,23 +1,25 @@
 """Running figure scripts: the context they get, how they are found, and the command-line driver.
 
 Figure scripts live outside the library. A package of them registers itself under the entry-point
-group ``ntajax.figures``: each entry resolves to a dict ``{figure name: script module name}``
-(relative to the entry's package), e.g. the repository's ``figures`` package declares
-``paper = "figures:FIGURES"`` in ``pyproject.toml``. :func:`registered_figures` collects them;
-the library never imports a figure package by name.
+group ``ntajax.figures``: each entry resolves to a dict ``{figure name: Figure}``, one
+:class:`Figure` per figure naming its plotting module and where its stores come from, e.g. the
+repository's ``figures`` package declares ``paper = "figures:FIGURES"`` in ``pyproject.toml``
+with ``FIGURES = {"fig2": Figure("figures.fig2", compute="sweeps.fig2:compute"), ...}``.
+:func:`registered_figures` collects them; the library never imports a figure package by name,
+and a figure's modules are imported only when it is drawn (or listed with its title).
 
-A figure script defines
+A plotting module defines
 
 * ``TITLE``: one line, e.g. ``"Fig. 2 — flexible vs forgetful learning"``;
-* ``compute(ctx) -> dict[str, xarray.Dataset]``: runs (or reuses, via ``ctx.cached``) the
-  simulations and returns labelled stores; it never plots;
 * ``plot(data, ctx) -> list[pathlib.Path]``: reads the stores, never trains, and writes the
   figure with :meth:`FigureContext.save` (PNG and PDF);
 * ``headline(data) -> str``: one line with the figure's headline number;
-* ``main(argv=None)``: ``return ntajax._cli.figure.figure_main(__name__, argv)``.
+* ``compute(ctx) -> dict[str, xarray.Dataset]`` only when its entry names no other ``compute``:
+  runs (or reuses, via ``ctx.cached``) the simulations and returns labelled stores; it never plots.
 
-``ntajax figure NAME`` and ``python -m figures.NAME`` both go through :func:`make_figure`; the
-command lines set the non-interactive plotting backend, :func:`make_figure` itself does not.
+``ntajax figure NAME``, ``python -m figures NAME`` (:func:`figure_main`) and ``python -m sweeps
+NAME`` (:func:`sweeps_main`, stores only) all go through the registry; the command lines set the
+non-interactive plotting backend, :func:`make_figure` itself does not.
 """
 
 import argparse
@@ -100,15 +102,97 @@ class FigureResult:
 
 
 ENTRY_POINT_GROUP = "ntajax.figures"
-"""The entry-point group under which figure packages register ``{name: script module}``."""
+"""The entry-point group under which figure packages register ``{name: Figure}``."""
 
 
-def registered_figures() -> dict[str, str]:
-    """Every registered figure: ``{name: full module name of its script}``, in registration order.
+def _import(module_name: str, what: str):
+    """``importlib.import_module`` with a clear error when the module itself is missing."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise
+        raise ValueError(f"{what} {module_name} is missing (no such module).") from None
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class Figure:
+    """One figure of the registry: its plotting module and where its stores come from.
+
+    ``Figure("figures.fig2", compute="sweeps.fig2:compute")`` draws with the module
+    ``figures.fig2`` (``TITLE``, ``plot``, ``headline``) from the stores returned by
+    ``sweeps.fig2.compute(ctx)``; without ``compute`` the plotting module's own ``compute`` is
+    used. Nothing is imported until an attribute is asked for.
+
+    Attributes:
+        script: dotted name of the plotting module.
+        source: ``"module:function"`` returning the stores, or None for ``script``'s ``compute``.
+    """
+
+    script: str
+    source: str | None
+
+    def __init__(self, script: str, compute: str | None = None):
+        if not isinstance(script, str) or not script or ":" in script:
+            raise ValueError(f"Figure(script={script!r}): the plotting module must be a dotted module name, "
+                             "e.g. Figure('figures.fig2', compute='sweeps.fig2:compute').")
+        if compute is not None:
+            module, sep, function = compute.partition(":") if isinstance(compute, str) else ("", "", "")
+            if not (sep and module and function.isidentifier()):
+                raise ValueError(f"Figure({script!r}, compute={compute!r}): compute must be 'module:function', "
+                                 "e.g. compute='sweeps.fig2:compute' (or left out to use the plotting module's compute).")
+        object.__setattr__(self, "script", script)
+        object.__setattr__(self, "source", compute)
+
+    def __repr__(self) -> str:
+        extra = "" if self.source is None else f", compute={self.source!r}"
+        return f"Figure({self.script!r}{extra})"
+
+    @property
+    def module(self):
+        """The plotting module (imported now)."""
+        return _import(self.script, "figure script")
+
+    @property
+    def title(self) -> str:
+        return self.module.TITLE
+
+    def _attribute(self, module, name: str, fix: str):
+        try:
+            return getattr(module, name)
+        except AttributeError:
+            raise ValueError(f"{module.__name__} has no {name}(); {fix}") from None
+
+    @property
+    def compute_function(self) -> Callable[[FigureContext], dict]:
+        """The function that returns the figure's stores (its modules imported now)."""
+        if self.source is None:
+            return self._attribute(self.module, "compute",
+                                   f"give the registry entry a source: Figure({self.script!r}, compute='module:function').")
+        module_name, _, function = self.source.partition(":")
+        return self._attribute(_import(module_name, f"store module of {self.script} ({self.source})"), function,
+                               f"fix the registry entry Figure({self.script!r}, compute={self.source!r}).")
+
+    def compute(self, ctx: FigureContext) -> dict[str, xr.Dataset]:
+        """Compute (or reuse) the figure's stores."""
+        return self.compute_function(ctx)
+
+    def plot(self, data: dict, ctx: FigureContext) -> list[Path]:
+        """Draw the figure from its stores."""
+        return self._attribute(self.module, "plot", "a plotting module defines plot(data, ctx).")(data, ctx)
+
+    def headline(self, data: dict) -> str:
+        """The figure's headline line."""
+        return self._attribute(self.module, "headline", "a plotting module defines headline(data).")(data)
+
+
+def registered_figures() -> dict[str, Figure]:
+    """Every registered figure: ``{name: Figure}``, in registration order (nothing of a figure is
+    imported yet).
 
     Raises:
         ValueError: no figure package is installed, an entry does not resolve to a dict of
-            names, or two packages register the same figure name.
+            names → :class:`Figure`, or two packages register the same figure name differently.
     """
     entries = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
     if not entries:
@@ -116,7 +200,7 @@ def registered_figures() -> dict[str, str]:
             f"no figure package is installed: figure scripts register under the entry-point group "
             f"{ENTRY_POINT_GROUP!r} (the repository's 'figures' package does; run pip install -e . in the repository)."
         )
-    out: dict[str, str] = {}
+    out: dict[str, Figure] = {}
     for ep in entries:
         try:
             table = ep.load()
@@ -124,41 +208,38 @@ def registered_figures() -> dict[str, str]:
             raise ValueError(f"figure entry point {ep.name!r} = {ep.value!r} cannot be loaded: {error}") from error
         if not isinstance(table, dict):
             raise ValueError(f"figure entry point {ep.name!r} = {ep.value!r} is a {type(table).__name__}; "
-                             "it must be a dict {figure name: script module name}.")
-        package = ep.module
-        for name, module in table.items():
-            full = f"{package}.{module}"
-            if name in out and out[name] != full:
-                raise ValueError(f"figure {name!r} is registered twice: {out[name]} and {full}.")
-            out[name] = full
+                             "it must be a dict {figure name: ntajax._cli.figure.Figure}.")
+        for name, entry in table.items():
+            if not isinstance(entry, Figure):
+                raise ValueError(f"figure entry point {ep.name!r} = {ep.value!r} maps {name!r} to {entry!r}; "
+                                 f"it must map it to a Figure, e.g. {name!r}: Figure('package.{name}', "
+                                 "compute='module:function').")
+            if name in out and out[name] != entry:
+                raise ValueError(f"figure {name!r} is registered twice: {out[name]!r} and {entry!r}.")
+            out[name] = entry
     return out
 
 
-def load_figure(name: str):
-    """The figure script module registered as ``name`` (see :func:`registered_figures`)."""
+def load_figure(name: str) -> Figure:
+    """The registry entry of figure ``name`` (see :func:`registered_figures`); its modules are
+    imported when its attributes are used."""
     registry = registered_figures()
     if name not in registry:
         raise ValueError(f"unknown figure {name!r}; choose one of: {', '.join(registry)} (or 'all').")
-    module_name = registry[name]
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise
-        raise ValueError(f"figure {name!r} is registered but its script {module_name} is missing.") from None
+    return registry[name]
 
 
 def make_figure(name: str, ctx: FigureContext) -> FigureResult:
     """Compute (or reuse) the stores of figure ``name`` and draw it (with the current matplotlib
     backend: the command lines choose Agg)."""
-    module = load_figure(name)
+    entry = load_figure(name)
     start = time.perf_counter()
-    data = module.compute(ctx)
+    data = entry.compute(ctx)
     compute_s = time.perf_counter() - start
     start = time.perf_counter()
-    files = module.plot(data, ctx)
+    files = entry.plot(data, ctx)
     plot_s = time.perf_counter() - start
-    return FigureResult(name=name, files=list(files), headline=module.headline(data), compute_s=compute_s, plot_s=plot_s)
+    return FigureResult(name=name, files=list(files), headline=entry.headline(data), compute_s=compute_s, plot_s=plot_s)
 
 
 def add_figure_arguments(parser: argparse.ArgumentParser) -> None:
@@ -171,6 +252,13 @@ def add_figure_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--data", default=None, metavar="DIR",
                         help="MNIST IDX files for fig7 (sets NTAJAX_MNIST_DIR; default: that variable or the shipped test split)")
+
+
+def add_figure_command_arguments(parser: argparse.ArgumentParser) -> None:
+    """``NAME ... | all``, ``--list`` and the options of :func:`add_figure_arguments`."""
+    parser.add_argument("names", nargs="*", metavar="NAME", help="figure names, or 'all'")
+    parser.add_argument("--list", action="store_true", help="list the figures and exit")
+    add_figure_arguments(parser)
 
 
 def context_from_args(args) -> FigureContext:
@@ -186,19 +274,71 @@ def report(result: FigureResult) -> str:
     return (f"{result.name}: {result.headline}\n  computed in {result.compute_s:.1f} s, drawn in {result.plot_s:.1f} s → {files}")
 
 
-def figure_main(module_name: str, argv=None) -> int:
-    """``main()`` of a figure script: ``python -m figures.NAME [--quick] [--out DIR]``."""
-    import matplotlib
+def list_figures() -> str:
+    """One line per registered figure: name and title (a script that cannot be imported says why)."""
+    lines = []
+    for name, entry in registered_figures().items():
+        try:
+            title = entry.title
+        except ValueError:
+            title = "(script missing)"
+        except ImportError as error:  # list the others; say why this one cannot be drawn
+            title = f"(script cannot be imported: {error})"
+        lines.append(f"{name:<16} {title}")
+    return "\n".join(lines)
 
-    module = sys.modules[module_name]
-    if module_name == "__main__":  # run as python -m figures.NAME: the module's import name
-        module_name = module.__spec__.name
-    names = [key for key, value in registered_figures().items() if value == module_name]
-    if not names:
-        raise SystemExit(f"{module_name} is not a registered figure script (entry-point group {ENTRY_POINT_GROUP!r}).")
-    parser = argparse.ArgumentParser(prog=f"python -m {module_name}", description=module.TITLE)
-    add_figure_arguments(parser)
-    args = parser.parse_args(argv)
-    matplotlib.use("Agg")  # a command line that writes files: the headless backend, set here
-    print(report(make_figure(names[0], context_from_args(args))))
+
+def run_figure_command(args, *, draw: bool = True) -> int:
+    """The figure command lines after parsing (:func:`add_figure_command_arguments`): list the
+    figures, or compute the stores of each named figure (``all``: every one, in registry order)
+    and, with ``draw``, plot it with the Agg backend."""
+    registry = registered_figures()  # a clear error when no figure package is installed
+    if args.list or not args.names:
+        print(list_figures())
+        return 0
+    names = list(registry) if args.names == ["all"] else args.names
+    for name in names:
+        if name not in registry:
+            raise ValueError(f"unknown figure {name!r}; choose from: {', '.join(registry)} or 'all'.")
+    ctx = context_from_args(args)
+    start = time.perf_counter()
+    if draw:
+        import matplotlib
+
+        matplotlib.use("Agg")  # a command line that writes files: the headless backend, set here
+        for name in names:
+            print(report(make_figure(name, ctx)), flush=True)
+        print(f"{len(names)} figure(s) in {time.perf_counter() - start:.1f} s → {ctx.out}")
+        return 0
+    for name in names:
+        stores = registry[name].compute(ctx)
+        for key, ds in stores.items():
+            print(f"{name}/{key}: {dict(ds.sizes)} (content hash {ds.attrs.get('content_hash', '?')[:16]})", flush=True)
+    print(f"stores of {len(names)} figure(s) in {time.perf_counter() - start:.1f} s → {ctx.data_dir}")
     return 0
+
+
+def _command_main(argv, *, prog: str, description: str, draw: bool) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_figure_command_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_figure_command(args, draw=draw)
+    except (ValueError, TypeError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def figure_main(argv=None, prog: str = "python -m figures") -> int:
+    """``python -m figures NAME ... | all [--size tiny] [--out DIR]``: draw registered figures
+    (``--list`` lists them)."""
+    return _command_main(argv, prog=prog, draw=True,
+                         description="Regenerate paper figures: compute (or reuse) their stores in DIR/data and "
+                                     "plot PNG and PDF into DIR.")
+
+
+def sweeps_main(argv=None, prog: str = "python -m sweeps") -> int:
+    """``python -m sweeps NAME ... | all [--size tiny] [--out DIR]``: compute (or reuse) the stores
+    of registered figures without drawing them (``--list`` lists the figures)."""
+    return _command_main(argv, prog=prog, draw=False,
+                         description="Compute (or reuse) the stores of paper figures in DIR/data without drawing them.")

@@ -102,7 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     phase.add_argument("--no-refine", action="store_true", help="skip the bisection refinement of the boundary")
     _cluster_options(phase)
 
-    from .figure import add_figure_arguments
+    from .figure import add_figure_command_arguments
 
     figure = sub.add_parser(
         "figure",
@@ -114,9 +114,7 @@ def _build_parser() -> argparse.ArgumentParser:
             "(ntajax figure --list) or 'all'."
         ),
     )
-    figure.add_argument("names", nargs="*", metavar="NAME", help="figure names, or 'all'")
-    figure.add_argument("--list", action="store_true", help="list the figures and exit")
-    add_figure_arguments(figure)
+    add_figure_command_arguments(figure)
     return parser
 
 
@@ -232,30 +230,9 @@ def command_phase_diagram(args) -> int:
 
 
 def command_figure(args) -> int:
-    from .figure import context_from_args, load_figure, make_figure, registered_figures, report
+    from .figure import run_figure_command
 
-    registry = registered_figures()  # a clear error when no figure package is installed
-    if args.list or not args.names:
-        for name in registry:
-            try:
-                title = load_figure(name).TITLE
-            except ValueError:
-                title = "(script missing)"
-            except ImportError as error:  # list the others; say why this one cannot be drawn
-                title = f"(script cannot be imported: {error})"
-            print(f"{name:<16} {title}")
-        return 0
-    names = list(registry) if args.names == ["all"] else args.names
-    for name in names:
-        if name not in registry:
-            raise ValueError(f"unknown figure {name!r}; choose from: {', '.join(registry)} or 'all'.")
-    ctx = context_from_args(args)
-    _headless()
-    start = time.perf_counter()
-    for name in names:
-        print(report(make_figure(name, ctx)), flush=True)
-    print(f"{len(names)} figure(s) in {time.perf_counter() - start:.1f} s → {ctx.out}")
-    return 0
+    return run_figure_command(args)  # sets the Agg backend before drawing
 
 
 def main(argv: list[str] | None = None) -> int:
