@@ -37,6 +37,7 @@ _LAZY = {
     "Diffrax": "._engines.ode",
     "run_sweep": "._sweep.execute",
     "open_sweep": "._store.sweep_store",
+    "load_trajectory": "._store.dataset",
     "mnist": None,
     # continual-learning comparisons and row-matched stores write xarray Datasets
     "Baseline": "._sweep.baselines",
@@ -111,6 +112,7 @@ __all__ = [
     "Interleaved",
     "L2Pull",
     "last_block_ends",
+    "load_trajectory",
     "LearnedGates",
     "make_axis",
     "make_teachers",

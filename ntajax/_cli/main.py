@@ -146,7 +146,7 @@ def command_run(args) -> int:
     results = run_variants(variants, jax.random.key(args.seed), progress=not args.no_progress,
                            description=f"ntajax run {args.preset}")
     elapsed = time.perf_counter() - start
-    ds = to_dataset(results)
+    ds = to_dataset(results, seed=args.seed)
     ds.attrs["seed"] = args.seed  # the root key is jax.random.key(seed): what reproduces these runs
     ds.attrs["preset"] = args.preset
     ds.attrs["assignments"] = list(args.assignments)

@@ -1,40 +1,57 @@
-"""Sweep results on disk: a zarr store written chunk by chunk, resumable.
+"""Sweep results on disk: a zarr store on the sweep's N-d grid, written chunk by chunk, resumable.
 
-Layout: a flat ``point`` dimension (C order over the sweep's grid), ``seed`` and ``block``;
-each sweep chunk owns whole zarr chunks along ``point``, so chunks are written
-independently. A chunk's ``chunk_done`` flag is written only after all of its variables,
-so a run killed mid-write recomputes that chunk on resume. The store records the sweep's
-fingerprint and refuses to mix results of a different sweep.
-:func:`open_sweep` returns the results on the sweep's N-d grid.
+Layout: every per-run variable has one dimension per sweep axis (:attr:`Sweep.dims`: the
+unzipped axes, then one per zipped group, e.g. ``tau_c+tau_w``), then ``seed`` and its own
+extra dimensions (``block``, ``teacher``, ``trace_t``, ``gate``). The store opens with plain
+``xarray.open_zarr(path)``, without a warning (consolidated zarr v3 metadata).
 
-Coordinates: ``axis_<name>`` (point) holds each axis's value per point (on the grid of
-:func:`open_sweep`, a coordinate ``<name>`` along the axis's dimension); every traced leaf of
-the simulation has a per-point coordinate named by :func:`field_names` (``field_tau_c``, or
-``field_<full path>`` where the last name is not unique) with its full path (e.g.
-``student.tau_c``) as the ``path`` attribute. The ``sweep`` attribute is
-:meth:`Sweep.describe` as JSON, with the base simulation as
-:func:`ntajax._simulation.describe` writes it.
+Chunk by chunk: the sweep's points are cut into chunks of consecutive points in C order over
+the grid (:func:`ntajax._sweep.sweep.compute_chunk`). The zarr chunks are blocks of
+consecutive points too (``block_points``: the largest such block that divides the sweep
+chunk size and is a rectangle of the grid), so each sweep chunk owns whole zarr chunks and is
+written, as soon as it is done, as a few rectangular region writes. Its flag in
+``progress/chunk_done`` (a subgroup, out of the labelled dataset) is set only after all of its
+variables, so a run killed mid-write recomputes that chunk on resume. The root attribute
+``complete`` turns true when the last chunk is stored.
+
+Trust: the store records the sweep's fingerprint and the digest of the ntajax source that
+made it (:func:`ntajax._provenance.source_digest`), and refuses to resume with a different
+sweep or different code, so results are never mixed. Every store carries the provenance
+record (:func:`ntajax._provenance.provenance`) as flat attributes and, as one JSON string,
+the ``provenance`` attribute.
+
+Coordinates: each axis's values along its dimension (``tau_ratio``; for a zipped group every
+member along the group's dimension); every traced leaf of the simulation has a coordinate on
+the whole grid named by :func:`field_names` (``field_tau_c``, or ``field_<full path>`` where the
+last name is not unique) with its full path (e.g. ``student.tau_c``) as the ``path``
+attribute. The ``sweep`` attribute is :meth:`Sweep.describe` as JSON, with the base simulation
+as :func:`ntajax._simulation.describe` writes it.
 """
 
+import hashlib
 import json
+import math
 import os
 import warnings
 
 import jax
 import numpy as np
 import xarray as xr
+import zarr
 
-from .dataset import provenance
+from .. import _provenance
+from .dataset import provenance_attrs
 from .._sweep.sweep import SUMMARY_FIELDS, Sweep
 
-__all__ = ["SUMMARY_FIELDS", "SweepStore", "field_names", "open_sweep", "stored_fields"]
+__all__ = ["SUMMARY_FIELDS", "SweepStore", "block_points", "code_fingerprint", "field_names", "open_sweep", "rectangles",
+           "stored_fields", "sweep_coords"]
 _INT_FIELDS = ("regime", "status", "assignment")
 _EXTRA_DIMS = {"adaptation_time": ("block",), "assignment": ("teacher",), "trace_gates": ("trace_t", "gate")}
+_PROGRESS = "progress/chunk_done"
 
 
-def _dims_of(name: str) -> tuple[str, ...]:
-    extra = _EXTRA_DIMS.get(name, ("trace_t",) if name.startswith("trace_") else ())
-    return ("point", "seed") + extra
+def _extra_dims(name: str) -> tuple[str, ...]:
+    return ("seed",) + _EXTRA_DIMS.get(name, ("trace_t",) if name.startswith("trace_") else ())
 
 
 def stored_fields(sweep: Sweep) -> tuple[str, ...]:
@@ -42,12 +59,15 @@ def stored_fields(sweep: Sweep) -> tuple[str, ...]:
     return SUMMARY_FIELDS + tuple(f"trace_{name}" for name in sweep.traces)
 
 
-def _quiet():
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-    warnings.filterwarnings("ignore", message=".*Consolidated metadata is currently not part.*")
-    return ctx
+class _quiet(warnings.catch_warnings):
+    """Writing consolidated zarr v3 metadata (what lets plain ``xr.open_zarr`` open a store
+    without a warning) and fixed-width strings makes zarr warn that they are not in the v3 spec."""
+
+    def __enter__(self):
+        out = super().__enter__()
+        warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
+        warnings.filterwarnings("ignore", message=".*Consolidated metadata is currently not part.*")
+        return out
 
 
 def field_names(paths) -> dict[str, str]:
@@ -66,38 +86,125 @@ def _n_gates(config) -> int:
     return int(jax.eval_shape(lambda s: s.gate_vector(), student).shape[0])
 
 
+def _aligned_blocks(shape: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
+    """Every run of consecutive points (C order) that tiles the grid as rectangles: (points,
+    block shape) for m consecutive indices of axis j (m dividing its size) times all trailing axes."""
+    out = [(1, (1,) * len(shape))]
+    for j in range(len(shape) - 1, -1, -1):
+        trailing = math.prod(shape[j + 1:])
+        for m in range(1, shape[j] + 1):
+            if shape[j] % m == 0:
+                out.append((m * trailing, (1,) * j + (m,) + tuple(shape[j + 1:])))
+    return out
+
+
+def block_points(shape: tuple[int, ...], chunk_size: int) -> tuple[int, tuple[int, ...]]:
+    """The zarr chunk of a sweep store: (points, shape on the grid) of the largest rectangular
+    run of consecutive points whose size divides ``chunk_size`` (the whole grid when one chunk
+    covers it), so that every sweep chunk is a union of whole zarr chunks."""
+    n_points = math.prod(shape)
+    if chunk_size >= n_points:
+        return n_points, tuple(shape)
+    return max((b for b in _aligned_blocks(tuple(shape)) if chunk_size % b[0] == 0), key=lambda b: b[0])
+
+
+def rectangles(start: int, stop: int, shape: tuple[int, ...]) -> list[tuple[int, int, tuple[slice, ...]]]:
+    """The consecutive points ``start:stop`` (C order over ``shape``) as rectangles of the grid:
+    (first point, end point, index) with the points of each rectangle consecutive."""
+    if start >= stop:
+        return []
+    if not shape:
+        return [(start, stop, ())]
+    inner = math.prod(shape[1:])
+    full = tuple(slice(None) for _ in shape[1:])
+    i0, r0 = divmod(start, inner)
+    i1, r1 = divmod(stop, inner)
+
+    def within(row, a, b):  # points a:b of one row
+        return [(row * inner + s, row * inner + e, (slice(row, row + 1),) + index)
+                for s, e, index in rectangles(a, b, shape[1:])]
+
+    if i0 == i1:
+        return within(i0, r0, r1)
+    out = []
+    if r0:
+        out += within(i0, r0, inner)
+        i0 += 1
+    if i1 > i0:
+        out.append((i0 * inner, i1 * inner, (slice(i0, i1),) + full))
+    if r1:
+        out += within(i1, 0, r1)
+    return out
+
+
+def sweep_coords(sweep: Sweep) -> dict:
+    """Coordinates of a sweep's grid: each axis's values along its dimension, and every traced
+    leaf's value on the whole grid (``field_<name>``, with its full path as attribute ``path``)."""
+    dims, shape = list(sweep.dims), tuple(sweep.shape)
+    values = sweep.axis_values()
+    coords = {}
+    for axis in sweep.axes:
+        dim = next(d for d in dims if axis.name in d.split("+"))
+        grid = np.asarray([v[axis.name] for v in values], np.float64).reshape(shape)
+        index = [0] * len(dims)
+        index[dims.index(dim)] = slice(None)
+        coords[axis.name] = (dim, grid[tuple(index)])
+    points = sweep.point_fields()
+    for path, name in field_names(sweep.config.traced_paths()).items():
+        coords[name] = (tuple(dims), np.asarray([p[path] for p in points], np.float64).reshape(shape), {"path": path})
+    return coords
+
+
+def code_fingerprint(sweep: Sweep) -> str:
+    """What a store must match to be resumed: the sweep's fingerprint and the ntajax source digest."""
+    return hashlib.sha256((sweep.fingerprint() + _provenance.source_digest()).encode()).hexdigest()
+
+
 def _template(sweep: Sweep, chunk_size: int) -> xr.Dataset:
     config = sweep.config
-    n_chunks = -(-sweep.n_points // chunk_size)
+    dims, shape = tuple(sweep.dims), tuple(sweep.shape)
     trace_t = config.save_times[:: sweep.trace_every]
-    sizes = {"point": sweep.n_points, "seed": sweep.n_seeds, "block": config.block_count, "teacher": config.n_teachers,
+    sizes = {"seed": sweep.n_seeds, "block": config.block_count, "teacher": config.n_teachers,
              "trace_t": len(trace_t), "gate": _n_gates(config)}
     data = {}
     for name in stored_fields(sweep):
-        dims = _dims_of(name)
-        shape = tuple(sizes[d] for d in dims)
-        data[name] = (dims, np.full(shape, -2, np.int32) if name in _INT_FIELDS else np.full(shape, np.nan, np.float32))
-    data["chunk_done"] = (("chunk",), np.zeros(n_chunks, bool))
-    coords = {"point": np.arange(sweep.n_points), "seed": np.arange(sweep.n_seeds), "block": np.arange(config.block_count),
-              "chunk": np.arange(n_chunks), "teacher": np.arange(config.n_teachers)}
+        extra = _extra_dims(name)
+        full = shape + tuple(sizes[d] for d in extra)
+        data[name] = (dims + extra, np.full(full, -2, np.int32) if name in _INT_FIELDS else np.full(full, np.nan, np.float32))
+    coords = {"seed": np.arange(sweep.n_seeds), "block": np.arange(config.block_count),
+              "teacher": np.arange(config.n_teachers)} | sweep_coords(sweep)
     if sweep.traces:
         coords["trace_t"] = trace_t
-    points = sweep.point_fields()
-    values = sweep.axis_values()
-    for axis in sweep.axes:
-        coords[f"axis_{axis.name}"] = ("point", np.asarray([v[axis.name] for v in values], np.float64))
-    for path, name in field_names(config.traced_paths()).items():
-        coords[name] = ("point", np.asarray([p[path] for p in points], np.float64), {"path": path})
     ds = xr.Dataset(data, coords=coords)
-    ds.attrs.update(provenance(seed=sweep.seed))
+    ds.attrs.update(provenance_attrs(seed=sweep.seed))
     ds.attrs["sweep"] = json.dumps(sweep.describe(), sort_keys=True)
-    ds.attrs["fingerprint"] = sweep.fingerprint()
-    ds.attrs["dims"] = json.dumps(list(sweep.dims))
-    ds.attrs["shape"] = json.dumps(list(sweep.shape))
+    ds.attrs["sweep_fingerprint"] = sweep.fingerprint()
+    ds.attrs["code_digest"] = _provenance.source_digest()
+    ds.attrs["fingerprint"] = code_fingerprint(sweep)
+    ds.attrs["dims"] = json.dumps(list(dims))
+    ds.attrs["shape"] = json.dumps(list(shape))
     ds.attrs["chunk_size"] = chunk_size
+    ds.attrs["complete"] = False
     ds["regime"].attrs["description"] = "ntajax's own classifier: 1 flexible, 0 forgetful, -1 diverged, -2 undefined (no gate criterion) (not the paper's)"
     ds["status"].attrs["description"] = "0 ok, 1 diverged, 2 solver failed, -2 not yet computed"
     return ds
+
+
+def _refuse(path: str, existing: dict, sweep: Sweep) -> None:
+    """Raise if the store at ``path`` (attributes ``existing``) was made by other code or another sweep."""
+    stored_code = existing.get("code_digest", existing.get("ntajax_source_digest"))
+    code = _provenance.source_digest()
+    if stored_code != code:
+        raise ValueError(
+            f"{path} was made by different ntajax code (source digest {str(stored_code)[:12]} ≠ {code[:12]} of the "
+            f"code running now): the code differs, so its results could differ from what this code computes. "
+            f"Write to a new directory (another --out) or delete the store to rerun. Results are never mixed."
+        )
+    if existing.get("fingerprint") != code_fingerprint(sweep):
+        raise ValueError(
+            f"{path} holds results of a different sweep (fingerprint {str(existing.get('sweep_fingerprint', '?'))[:12]} "
+            f"≠ {sweep.fingerprint()[:12]}); choose another --out or delete it. Results are never mixed."
+        )
 
 
 class SweepStore:
@@ -110,29 +217,33 @@ class SweepStore:
 
     @classmethod
     def open(cls, path, sweep: Sweep, chunk_size: int) -> "SweepStore":
-        """Create the store, or reopen it for resuming if it holds the same sweep.
+        """Create the store, or reopen it for resuming if it holds the same sweep made by the
+        same code (with the store's own chunk size).
 
         Raises:
-            ValueError: the store exists but was made by a different sweep spec (or chunk size).
+            ValueError: the store exists but was made by a different sweep spec or by different
+                ntajax code (the message says which, and that a new directory or deleting the
+                store is the fix).
         """
         path = os.fspath(path)
         if os.path.exists(path):
-            existing = xr.open_zarr(path)
-            if existing.attrs.get("fingerprint") != sweep.fingerprint():
-                raise ValueError(
-                    f"{path} holds results of a different sweep (fingerprint {existing.attrs.get('fingerprint', '?')[:12]} "
-                    f"≠ {sweep.fingerprint()[:12]}); choose another --out or delete it. Results are never mixed."
-                )
-            if int(existing.attrs["chunk_size"]) != chunk_size:
-                chunk_size = int(existing.attrs["chunk_size"])  # resume with the store's chunking
-            return cls(path, sweep, chunk_size)
+            existing = dict(zarr.open_group(path, mode="r").attrs)
+            _refuse(path, existing, sweep)
+            store = cls(path, sweep, int(existing["chunk_size"]))
+            if not existing.get("complete") and store.done().all():
+                store._mark_complete()  # killed between the last chunk and its mark
+            return store
         ds = _template(sweep, chunk_size)
-        encoding = {name: {"chunks": (chunk_size,) + ds[name].shape[1:]} for name in stored_fields(sweep)}
-        ctx = _quiet()
-        try:
-            ds.to_zarr(path, mode="w", encoding=encoding, consolidated=True)
-        finally:
-            ctx.__exit__(None, None, None)
+        _, block_shape = block_points(tuple(sweep.shape), chunk_size)
+        encoding = {name: {"chunks": block_shape + ds[name].shape[len(block_shape):]} for name in stored_fields(sweep)}
+        n_chunks = -(-sweep.n_points // chunk_size)
+        with _quiet():
+            ds.to_zarr(path, mode="w", encoding=encoding, consolidated=False)
+            group = zarr.open_group(path, mode="r+", use_consolidated=False)
+            progress = group.create_group("progress")
+            done = progress.create_array("chunk_done", shape=(n_chunks,), dtype=bool, fill_value=False, chunks=(1,))
+            done[:] = False
+            zarr.consolidate_metadata(path)
         return cls(path, sweep, chunk_size)
 
     @property
@@ -144,57 +255,42 @@ class SweepStore:
 
     def done(self) -> np.ndarray:
         """(n_chunks,) bool: which chunks are already stored."""
-        return xr.open_zarr(self.path)["chunk_done"].values.copy()
+        return _chunk_done(self.path)
 
     def write_chunk(self, index: int, summary: dict[str, np.ndarray]) -> None:
-        """Store one chunk's summaries ((points, seeds[, blocks]) arrays), then mark it done."""
+        """Store one chunk's summaries ((points, seeds[, ...]) arrays) into its rectangles of
+        the grid, then mark it done (and the store complete after the last chunk)."""
         region = self.chunk_slice(index)
-        n = region.stop - region.start
-        data = {}
+        shape = tuple(self.sweep.shape)
+        parts = rectangles(region.start, region.stop, shape)
+        group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
         for name in stored_fields(self.sweep):
-            value = np.asarray(summary[name])[:n]
-            data[name] = (_dims_of(name), value.astype(np.int32 if name in _INT_FIELDS else np.float32))
-        chunk = xr.Dataset(data)
-        ctx = _quiet()
-        try:
-            chunk.to_zarr(self.path, region={d: (region if d == "point" else slice(None)) for d in chunk.dims})
-            flag = xr.Dataset({"chunk_done": (("chunk",), np.ones(1, bool))})
-            flag.to_zarr(self.path, region={"chunk": slice(index, index + 1)})
-        finally:
-            ctx.__exit__(None, None, None)
+            value = np.asarray(summary[name])[: region.stop - region.start]
+            value = value.astype(np.int32 if name in _INT_FIELDS else np.float32)
+            array = group[name]
+            for start, stop, index_ in parts:
+                rect = tuple(len(range(*s.indices(n))) for s, n in zip(index_, shape))
+                piece = value[start - region.start: stop - region.start]
+                array[index_] = piece.reshape(rect + piece.shape[1:])
+        group[_PROGRESS][index] = True
+        if group[_PROGRESS][:].all():
+            self._mark_complete()
+
+    def _mark_complete(self) -> None:
+        """Set the root attribute ``complete`` (and rewrite the consolidated metadata)."""
+        group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
+        group.attrs["complete"] = True
+        with _quiet():
+            zarr.consolidate_metadata(self.path)
+
+
+def _chunk_done(path) -> np.ndarray:
+    return np.asarray(zarr.open_group(os.fspath(path), mode="r", use_consolidated=False)[_PROGRESS][:]).copy()
 
 
 def open_sweep(path) -> xr.Dataset:
-    """Open a sweep store as a Dataset on the sweep's grid: one dimension per axis, then ``seed``."""
-    flat = xr.open_zarr(path).load()
-    dims = json.loads(flat.attrs["dims"])
-    shape = json.loads(flat.attrs["shape"])
-    sweep = json.loads(flat.attrs["sweep"])
-    data = {}
-    for name, var in flat.data_vars.items():
-        if name == "chunk_done":
-            continue
-        if "point" not in var.dims:
-            data[name] = (var.dims, var.values, var.attrs)  # e.g. the phase boundary
-            continue
-        rest = var.dims[1:]
-        data[name] = (tuple(dims) + rest, var.values.reshape(tuple(shape) + var.shape[1:]), var.attrs)
-    coords = {"seed": flat["seed"].values, "block": flat["block"].values, "teacher": flat["teacher"].values}
-    if "trace_t" in flat.coords:
-        coords["trace_t"] = flat["trace_t"].values
-    if "boundary_row" in flat.coords:
-        coords["boundary_row"] = flat["boundary_row"].values
-    for axis in sweep["axes"]:
-        name = axis["name"]
-        dim = next(d for d in dims if name in d.split("+"))
-        values = flat[f"axis_{name}"].values.reshape(shape)
-        index = [0] * len(dims)
-        index[dims.index(dim)] = slice(None)
-        coords[name] = (dim, values[tuple(index)]) if "+" in dim else values[tuple(index)]
-    for name, coord in flat.coords.items():
-        if name.startswith("field_"):
-            coords[name] = (tuple(dims), coord.values.reshape(shape), coord.attrs)
-    ds = xr.Dataset({k: (d, v, a) for k, (d, v, a) in data.items()}, coords=coords)
-    ds.attrs.update(flat.attrs)
-    ds.attrs["complete"] = bool(flat["chunk_done"].values.all())
+    """Open a sweep store, loaded, on the sweep's grid (one dimension per axis, then ``seed``):
+    ``xr.open_zarr(path)`` with the attribute ``complete`` read from the chunk flags."""
+    ds = xr.open_zarr(path).load()
+    ds.attrs["complete"] = bool(_chunk_done(path).all())
     return ds

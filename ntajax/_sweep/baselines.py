@@ -345,7 +345,7 @@ def continual_sweep(
     """
     from tqdm.auto import tqdm
 
-    from .._store.dataset import provenance
+    from .._store.dataset import provenance_attrs
 
     sweep = with_block_end_weights(sweep)
     config = sweep.config
@@ -365,7 +365,7 @@ def continual_sweep(
                                        jnp.asarray(part_ends, jnp.float32), reference)
         pieces.append({f: np.asarray(getattr(summary, f))[:n] for f in SUMMARY_FIELDS})
     flat = {f: np.concatenate([p[f] for p in pieces]) for f in SUMMARY_FIELDS}
-    return _sweep_dataset(sweep, flat, provenance())
+    return _sweep_dataset(sweep, flat, provenance_attrs(seed=sweep.seed))
 
 
 def _sweep_dataset(sweep: Sweep, flat: Mapping[str, np.ndarray], attrs: dict) -> xr.Dataset:

@@ -1,7 +1,9 @@
 """Executing a sweep: chunks of one compiled program, on local devices or a dask cluster.
 
-The flattened points are cut into chunks of equal size (the last one padded by repeating
-its final point, whose results are dropped), so every chunk reuses one compiled program.
+The flattened points (C order over the grid) are cut into chunks of equal size (the last one
+padded by repeating its final point, whose results are dropped), so every chunk reuses one
+compiled program; by default the chunk size is a multiple of the trailing axes' sizes where
+that fits, so a chunk is whole rows of the store's N-d grid.
 With several local devices a chunk's points are sharded across all of them: a chunk size
 the device count does not divide is rounded up to a multiple of it (with a warning), never
 run on fewer devices. Finished chunks are written to the store as they arrive, and
@@ -40,15 +42,26 @@ def run_bytes(sweep: Sweep) -> int:
     state = 4 * n_paths * c.d_out * c.d_in
     rng_batch = getattr(c.engine, "rng_batch", 0)
     draws = rng_batch * c.d_in * c.d_in if c.gradient.is_sampled else 0
-    return 4 * (c.grid.n_save * per_record + 6 * state + draws)
+    evaluation = getattr(c.engine, "eval_size", 0) * (c.d_in + c.d_out)  # MinibatchScan's fixed evaluation batch
+    return 4 * (c.grid.n_save * per_record + 6 * state + draws + evaluation)
 
 
 def choose_chunk_size(sweep: Sweep, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, n_devices: int = 1) -> int:
     """Points per chunk: as many as fit the memory budget, at most 256 per device, a multiple
-    of the device count, and no more than the sweep needs."""
+    of the device count, and no more than the sweep needs; where it fits, a multiple of the
+    product of the trailing axes' sizes (whole rows of the grid)."""
     per_point = run_bytes(sweep) * sweep.n_seeds
     fit = max(1, int(memory_budget_mb * 2**20 // per_point))
     size = min(fit, 256 * n_devices, math.ceil(sweep.n_points / n_devices) * n_devices)
+    if size >= sweep.n_points:
+        return max(n_devices, size - size % n_devices)
+    # Prefer whole rows of the grid: a multiple of the product of the most trailing axes that
+    # fits (and of the device count), so each chunk is a few large rectangles of the store.
+    shape = sweep.shape
+    for j in range(len(shape)):
+        step = math.lcm(math.prod(shape[j:]), n_devices)
+        if step <= size:
+            return size - size % step
     return max(n_devices, size - size % n_devices)
 
 
@@ -71,8 +84,10 @@ def run_sweep(
 
     Args:
         sweep: what to run.
-        out: zarr store path; an existing store of the same sweep is resumed (with the
-            store's own chunk size), one of a different sweep is refused.
+        out: zarr store path, on the sweep's N-d grid (opens with plain ``xr.open_zarr``; see
+            :mod:`ntajax._store.sweep_store`); an existing store of the same sweep made by the
+            same ntajax code is resumed (with the store's own chunk size), one of a different
+            sweep or of different code is refused.
         chunk_size: points per compiled call; default from ``memory_budget_mb``. With several
             local devices it is rounded up to a multiple of the device count (an
             :class:`ntajax.NtajaxWarning` says so), so that every device holds the same

@@ -31,7 +31,7 @@ from jaxtyping import Array, Float, Int
 
 from .._curricula.clock import count_blocks
 from .._compile import COMPILER_OPTIONS
-from .._provenance import VERSION
+from .._provenance import VERSION, source_digest
 from .._run import make_teachers, seed_keys, simulate
 from .._warnings import deriving
 from .._simulation import Simulation
@@ -276,8 +276,9 @@ class Sweep:
         }
 
     def fingerprint(self) -> str:
-        """sha256 of :meth:`describe` plus the ntajax version."""
-        text = json.dumps(self.describe(), sort_keys=True) + VERSION
+        """sha256 of :meth:`describe`, the ntajax version and the digest of ntajax's source: a
+        store made by other settings or other code has another fingerprint."""
+        text = json.dumps(self.describe(), sort_keys=True) + VERSION + source_digest()
         return hashlib.sha256(text.encode()).hexdigest()
 
 
