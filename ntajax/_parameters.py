@@ -64,6 +64,12 @@ def check_size(owner: str, name: str, value) -> None:
         raise ValueError(f"{owner}: {name}={value!r} must be a positive integer.")
 
 
+def scalar_field_names(module) -> tuple[str, ...]:
+    """The names of the scalar float array fields of one Equinox module (no value is read)."""
+    return tuple(f.name for f in dataclasses.fields(module)
+                 if eqx.is_inexact_array(getattr(module, f.name, None)) and jnp.ndim(getattr(module, f.name)) == 0)
+
+
 def scalar_fields(module) -> dict[str, float | None]:
     """The scalar float fields of one Equinox module by field name, as Python floats (``None``
     where traced): what a ``check_values`` method receives."""
@@ -79,7 +85,7 @@ def _dotted(path) -> str:
     return ".".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
 
 
-def _getter(path: str):
+def path_getter(path: str):
     names = path.split(".") if path else []
 
     def get(obj):
@@ -118,7 +124,7 @@ class PathAddressed(eqx.Module):
 
     def get(self, path: str):
         """The leaf (or object) at a dotted path."""
-        return _getter(path)(self)
+        return path_getter(path)(self)
 
     def check_point(self, values: dict[str, float]) -> None:
         """Raise for traced values (by full path) that a new object could not be built with."""
@@ -134,7 +140,7 @@ class PathAddressed(eqx.Module):
             self.check_point(concrete_values)
         out = self
         for path, value in resolved.items():
-            out = eqx.tree_at(_getter(path), out, jnp.asarray(value, dtype=jnp.result_type(self.get(path))))
+            out = eqx.tree_at(path_getter(path), out, jnp.asarray(value, dtype=jnp.result_type(self.get(path))))
         return out
 
     def concrete_values(self) -> dict[str, float | None]:

@@ -36,7 +36,7 @@ from ._engines.base import Engine
 from ._engines.euler import EulerScan
 from ._gradient import GradientMode, SampledGradient
 from ._losses import Regulariser
-from ._parameters import PathAddressed, check_size, concrete, scalar_fields
+from ._parameters import PathAddressed, path_getter, check_size, concrete
 from ._recording import Recording
 from ._students.base import StudentModel
 from ._students.linear import Gated
@@ -187,20 +187,26 @@ class Simulation(PathAddressed):
         self._check_structure()
         self._check_values(self.concrete_values())
 
-    def check_point(self, values: dict[str, float]) -> None:
+    def check_point(self, values: dict[str, float], *, reference: dict[str, float | None] | None = None) -> None:
         """Check traced values given by full path (e.g. one sweep point) as constructing the
-        changed simulation would, without building it."""
+        changed simulation would, without building it.
+
+        Leaves not in ``values`` keep their values: those of ``reference`` (this simulation's
+        :meth:`concrete_values`, which a sweep computes once for all its points) or, without it,
+        read from this simulation. Only the objects that own a path in ``values`` are checked.
+        """
         values = {path: float(v) for path, v in values.items()}
-        by_owner: dict[str, dict[str, float]] = {}
-        for path, value in values.items():
-            owner, _, leaf = path.rpartition(".")
-            by_owner.setdefault(owner, {})[leaf] = value
-        for owner, changes in by_owner.items():
-            component = self.get(owner) if owner else self
-            check = getattr(component, "check_values", None)
+        full = (self.concrete_values() if reference is None else reference) | values
+        # (class-level calls: Equinox builds a bound-method module on every instance method access,
+        # which dominates checking thousands of sweep points)
+        for owner in {path.rpartition(".")[0] for path in values}:
+            component = path_getter(owner)(self)
+            check = getattr(type(component), "check_values", None)
             if check is not None:
-                check(scalar_fields(component) | changes)
-        self._check_values(self.concrete_values() | values)
+                prefix = f"{owner}." if owner else ""
+                check(component, {path[len(prefix):]: v for path, v in full.items()
+                                  if path.startswith(prefix) and "." not in path[len(prefix):]})
+        Simulation._check_values(self, full)
 
     def _check_values(self, values: dict[str, float | None]) -> None:
         """The checks across objects on concrete values by path (None: traced, skipped)."""
@@ -232,7 +238,7 @@ class Simulation(PathAddressed):
                     f"dt/{name} = {ratio:.3g} ≥ 0.5: this is outside the gradient-flow regime (MODEL §5.2); "
                     "cross-check with a smaller dt or ntajax.Diffrax()."
                 )
-        self.engine.check_values(self, values)
+        type(self.engine).check_values(self.engine, self, values)
 
     def _check_structure(self):
         schedule = self.schedule

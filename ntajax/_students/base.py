@@ -30,7 +30,7 @@ import equinox as eqx
 import jax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._parameters import check_positive, scalar_fields
+from .._parameters import check_positive, scalar_field_names, scalar_fields
 
 
 class Student(eqx.Module):
@@ -83,6 +83,9 @@ class LinearStudent(Student):
         return self.effective_map() @ x
 
 
+_TIME_CONSTANTS: dict[type, tuple[str, ...]] = {}
+
+
 class StudentModel(eqx.Module):
     """Abstract student model: architecture plus the hyperparameters of one student kind.
 
@@ -124,4 +127,7 @@ class StudentModel(eqx.Module):
     def time_constant_names(self) -> tuple[str, ...]:
         """The fields of this model that are time constants (checked against dt): by default the
         scalar float fields named ``tau…``."""
-        return tuple(name for name in scalar_fields(self) if name.startswith("tau"))
+        cls = type(self)
+        if cls not in _TIME_CONSTANTS:  # a property of the class's fields: computed once per class
+            _TIME_CONSTANTS[cls] = tuple(name for name in scalar_field_names(self) if name.startswith("tau"))
+        return _TIME_CONSTANTS[cls]

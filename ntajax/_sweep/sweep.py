@@ -184,8 +184,10 @@ class Sweep:
             if isinstance(axis, FieldAxis):
                 self.base.resolve_path(axis.path or axis.name)
         # Validate every point now: a bad value is rejected before anything runs.
+        reference = self.base.concrete_values()
         for point in self._point_fields:
-            self.base.check_point(point)
+            changed = {path: value for path, value in point.items() if value != reference.get(path)}
+            self.base.check_point(changed, reference=reference)
         if self.n_blocks_total is not None:
             spacing = self.base.save_every * self.base.grid.dt
             for t_end in self.end_times():
