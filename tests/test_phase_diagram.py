@@ -48,6 +48,16 @@ def test_phase_diagram_cli_end_to_end(tmp_path, capsys):
         assert np.all(np.abs(ds["final_alignment"].values) <= 1.0 + 1e-6)
     assert (out / "phase_diagram.png").stat().st_size > 20_000
     assert "panel a" in capsys.readouterr().out
+    # the store opens with plain xarray, root and panels, without any warning
+    import warnings
+
+    import xarray as xr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xr.open_zarr(out / "phase_diagram.zarr")
+        for panel in ("a", "b"):
+            assert "final_alignment" in xr.open_zarr(out / "phase_diagram.zarr", group=panel)
 
 
 TOML = """

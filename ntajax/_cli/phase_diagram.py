@@ -60,6 +60,11 @@ def run_phase_diagram(
         path = os.path.join(root, name)
         run_sweep(sweep, path, scheduler=scheduler, progress=progress)
         results[name] = add_boundary(sweep, path, x_axis, refine=refine)
+    # the root group's metadata lists the panels: plain xarray.open_zarr(root, group=...) opens
+    # without the consolidated-metadata warning
+    with warnings.catch_warnings():  # zarr's notice that consolidation is not in the v3 spec yet
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        zarr.consolidate_metadata(root)
     return results
 
 
