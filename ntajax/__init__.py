@@ -21,7 +21,8 @@ from ._teachers.sets import CorrelatedTeachers, ExplicitTeachers, IIDTeachers, O
 from ._trajectory import Status, Trajectory
 from ._summary import Summary, summarise, summarise_one
 from ._presets.runs import PRESETS, Variant
-from ._sweep.sweep import Axis, BlockOverTauW, FieldAxis, OriginalLambda, RunSummary, Sweep, TauRatio, make_axis
+from ._sweep.reducers import Reducer, Summaries, Variable
+from ._sweep.sweep import Axis, BlockOverTauW, FieldAxis, OriginalLambda, Sweep, TauRatio, make_axis
 from ._students.fisher import analytic_fisher
 from ._engines.continual import ContinualScan, FrozenGates, GatePolicy, L2Pull, LearnedGates, OnlineEWC, OracleGates, Penalty
 from ._students.multi_head import MultiHead, MultiHeadStudent
@@ -41,7 +42,7 @@ _LAZY = {
     "mnist": None,
     # continual-learning comparisons and row-matched stores write xarray Datasets
     "Baseline": "._sweep.baselines",
-    "ContinualSummary": "._sweep.baselines",
+    "ContinualSummaries": "._sweep.baselines",
     "baselines": "._sweep.baselines",
     "compare_methods": "._sweep.baselines",
     "continual_sweep": "._sweep.baselines",
@@ -88,7 +89,7 @@ __all__ = [
     "traced",
     "continual_sweep",
     "ContinualScan",
-    "ContinualSummary",
+    "ContinualSummaries",
     "CorrelatedTeachers",
     "count_blocks",
     "Curriculum",
@@ -138,7 +139,9 @@ __all__ = [
     "run",
     "run_stacked",
     "run_sweep",
-    "RunSummary",
+    "Reducer",
+    "Summaries",
+    "Variable",
     "SampledGradient",
     "schedule",
     "SCHEDULE_NAMES",

@@ -21,9 +21,10 @@ teacher rows; A_tot(t_tot) is the mean matched row cosine at t_tot and ``mean_al
 mean (the time mean is linear, so it is the mean of the matched time-mean cosines).
 
 Implementation: all 50 cells share one static configuration, so every chunk of cells × seeds runs
-as one ``jit(vmap)`` program over a stacked config (traced τ_W2, λ's and τ_B; compiled once). Inside
-it each run is reduced to its time-mean and final 20 × 20 row-cosine matrices, final loss and
-status; the assignment is solved on the host (SciPy). The sweep summaries of
+as one ``jit(vmap)`` program over a stacked config (traced τ_W2, λ's and τ_B; compiled once): the
+sweep executor with this script's own reducer (:class:`RowCosines`), which keeps each run's
+time-mean and final 20 × 20 row-cosine matrices, final loss and status; the assignment is solved
+on the host (SciPy). The sweep summaries of
 :mod:`ntajax._sweep` assign whole gated paths, which is not the metric here.
 
 Gradient-flow cross-check (``cross_check``): the longest-block row (τ_B = 0.8) of both panels in
@@ -38,7 +39,6 @@ content hash of the complete configuration; ntajax's results are the reference f
 import json
 import warnings
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,10 +49,11 @@ from ntajax import (
     TimeGrid, TwoLayer, metrics,
 )
 from ntajax._cli.figure import FigureContext
-from ntajax._run import make_teachers, seed_keys, simulate
+from ntajax._run import make_teachers
 from ntajax._simulation import describe
 from ntajax._store.dataset import provenance
-from ntajax._sweep.sweep import stack_points
+from ntajax._sweep.reducers import Reducer
+from ntajax._sweep.sweep import run_points, stack_points
 from ntajax.metrics import _rows
 
 
@@ -137,22 +138,15 @@ def check_cells(base: Simulation, points: list[dict]) -> list[str]:
     return sorted(set(flags))
 
 
-@eqx.filter_jit
-def _reduce_cells(config: Simulation, keys, teachers):
-    """Simulate a stacked config (leading cell axis on the traced leaves) for every seed and reduce
-    each run to its time-mean and final row-cosine matrices, final loss and status."""
+class RowCosines(Reducer):
+    """What A7 keeps of each run: the time-mean and final 20 × 20 row-cosine matrices between the
+    teacher rows and the W1 rows, the final loss and the status (the row matching is solved on
+    the host)."""
 
-    def one_cell(cell_config):
-        def one_seed(key):
-            trajectory = simulate(cell_config, key, teachers=teachers)
-            rowcos = _rows.row_cosines(teachers[: cell_config.n_teachers], trajectory.weights.W1)
-            return {"mean_rowcos": jnp.mean(rowcos, axis=0), "final_rowcos": rowcos[-1],
-                    "final_loss": trajectory.loss[-1], "status": trajectory.status}
-
-        return jax.vmap(one_seed)(keys)
-
-    in_axes = jax.tree.map(lambda x: 0 if eqx.is_array(x) else None, config)
-    return jax.vmap(one_cell, in_axes=(in_axes,))(config)
+    def __call__(self, config, trajectory, teachers, t_end):
+        rowcos = _rows.row_cosines(teachers[: config.n_teachers], trajectory.weights.W1)
+        return {"mean_rowcos": jnp.mean(rowcos, axis=0), "final_rowcos": rowcos[-1],
+                "final_loss": trajectory.loss[-1], "status": trajectory.status}
 
 
 def run_cells(base: Simulation, points: list[dict], key, chunk: int, progress: bool = False) -> dict:
@@ -162,12 +156,11 @@ def run_cells(base: Simulation, points: list[dict], key, chunk: int, progress: b
 
     points = [_resolved(base, p) for p in points]
     teachers = make_teachers(base, key)
-    _, keys = seed_keys(key, base.n_seeds)
     pieces = []
     for start in tqdm(range(0, len(points), chunk), desc="A7 cells", disable=not progress, leave=False):
         part = points[start:start + chunk]
         part = part + [part[-1]] * (chunk - len(part))  # pad: every call has the same shape (one compile)
-        out = jax.device_get(_reduce_cells(stack_points(base, part), keys, teachers))
+        out = jax.device_get(run_points(stack_points(base, part), key, teachers, RowCosines()))
         pieces.append({k: np.asarray(v)[: len(points) - start] for k, v in out.items()})
     result = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
     n_cells, n_seeds = result["final_loss"].shape

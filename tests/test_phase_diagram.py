@@ -125,19 +125,19 @@ DEVICES_SCRIPT = textwrap.dedent(
     # where one chunk's inputs and outputs live
     config, t_end, n = chunk_inputs(sweep, 0, 4, 4)
     inputs = [sorted(d.id for d in leaf.sharding.device_set) for leaf in jax.tree.leaves(config) if isinstance(leaf, jax.Array)]
-    summary, traces, n = run_chunk(sweep, 0, 4, 4)
-    out = summary.final_alignment
+    values, n = run_chunk(sweep, 0, 4, 4)
+    out = values["final_alignment"]
     shards = [(s.device.id, list(s.data.shape)) for s in out.addressable_shards]
     # a chunk size the device count does not divide: padded, still on every device
-    odd, _, n_odd = run_chunk(sweep, 0, 3, 4)
+    odd, n_odd = run_chunk(sweep, 0, 3, 4)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rounded = run_sweep(sweep, {path3!r}, chunk_size=3, progress=False)
     print(json.dumps({{
         "devices": len(jax.devices()), "inputs": inputs, "n": n,
         "output_devices": sorted(d.id for d in out.sharding.device_set), "shards": shards,
-        "odd_width": odd.final_alignment.shape[0], "odd_points": n_odd,
-        "odd_devices": sorted(d.id for d in odd.final_alignment.sharding.device_set),
+        "odd_width": odd["final_alignment"].shape[0], "odd_points": n_odd,
+        "odd_devices": sorted(d.id for d in odd["final_alignment"].sharding.device_set),
         "warnings": [str(w.message) for w in caught], "rounded_chunk_size": int(rounded.attrs["chunk_size"]),
     }}))
     """

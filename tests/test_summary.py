@@ -38,7 +38,24 @@ def test_students_without_one_gate_per_path_are_undefined(student):
     """The two-layer network has no per-path gates (W2 plays their role, MODEL §2.3), and per-neuron
     gates specialise row by row under per-row assignments (§7.9): their regime is "undefined", not
     "forgetful"."""
-    config = _simulation(student, grid=ntajax.TimeGrid(t_total=2.0, n_save=21))
-    summary = ntajax.summarise(config, ntajax.run(config, jax.random.key(0)))
+    # k = 2 norm on the two-layer network's W2 (as in Fig. A7; the k = 1 default diverges here)
+    config = _simulation(student, grid=ntajax.TimeGrid(t_total=2.0, n_save=21),
+                         regulariser=ntajax.Regulariser(lambda_nonneg=1 / 11, lambda_norm=10 / 11, norm_order=2))
+    trajectory = ntajax.run(config, jax.random.key(0))
+    assert np.all(np.asarray(trajectory.status) == 0)
+    summary = ntajax.summarise(config, trajectory)
     assert np.all(np.isnan(np.asarray(summary.gate_separation)))
     np.testing.assert_array_equal(np.asarray(summary.regime), UNDEFINED)
+
+
+def test_a_diverged_run_is_labelled_diverged_and_its_metrics_are_nan():
+    """A λ_norm so large that the Euler step explodes: the summary says so instead of reporting
+    numbers of a run that does not exist."""
+    config = _simulation(ntajax.Gated(), grid=ntajax.TimeGrid(t_total=0.5, n_save=6),
+                         regulariser=ntajax.Regulariser(lambda_norm=1e7))
+    trajectory = ntajax.run(config, jax.random.key(0))
+    assert np.all(np.asarray(trajectory.status) == 1)
+    summary = ntajax.summarise(config, trajectory)
+    np.testing.assert_array_equal(np.asarray(summary.regime), ntajax.metrics.DIVERGED)
+    for name in ("final_alignment", "mean_alignment", "final_loss", "gate_separation", "gate_contrast", "specialisation"):
+        assert np.all(np.isnan(np.asarray(getattr(summary, name)))), name

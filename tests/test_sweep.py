@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ntajax
-from ntajax._sweep.sweep import Sweep, make_axis, summarise_run
+from ntajax._sweep.sweep import Sweep, make_axis
 from ntajax._sweep.execute import compile_count, run_sweep
 from ntajax._store.sweep_store import SUMMARY_FIELDS
 
@@ -53,7 +53,7 @@ def test_sweep_point_equals_single_run(tmp_path):
     for i, point in enumerate(sweep.point_fields()):
         single = config.set(point)
         trajectory = ntajax.run(single, jax.random.key(sweep.seed))
-        summary = jax.vmap(lambda tr: summarise_run(single, tr))(trajectory)
+        summary = ntajax.summarise(single, trajectory)
         index = np.unravel_index(i, sweep.shape)
         for name in ("final_alignment", "mean_alignment", "final_loss", "adaptation_time", "gate_contrast"):
             np.testing.assert_allclose(ds[name].values[index], np.asarray(getattr(summary, name)), rtol=1e-5, atol=1e-6,
@@ -162,7 +162,7 @@ def test_fixed_number_of_blocks_reads_each_point_at_its_own_end(tmp_path):
                               grid=base.grid.replace(t_total=t_total, n_save=n_save), n_seeds=2,
                               recording=base.recording.replace(n_blocks=sweep.config.recording.n_blocks))
         trajectory = ntajax.run(single, jax.random.key(sweep.seed))
-        summary = jax.vmap(lambda tr: summarise_run(single, tr))(trajectory)
+        summary = ntajax.summarise(single, trajectory)
         for name in ("final_alignment", "mean_alignment", "final_loss", "adaptation_time", "gate_separation", "gate_contrast"):
             np.testing.assert_allclose(ds[name].values[i], np.asarray(getattr(summary, name)), rtol=1e-5, atol=1e-6,
                                        equal_nan=True, err_msg=name)

@@ -30,6 +30,7 @@ import xarray as xr
 
 from .._provenance import provenance as _provenance
 from .._simulation import Simulation
+from .._curricula.clock import block_starts
 from .._summary import Summary
 from .._trajectory import Trajectory
 
@@ -76,7 +77,7 @@ def to_dataset(results: Mapping[str, tuple[Simulation, Trajectory, Summary]], *,
 
     first = configs[0]
     t = np.asarray(results[names[0]][1].t[0])
-    starts = np.arange(first.block_count) * float(first.curriculum.block_length)
+    starts = np.asarray(block_starts(first.curriculum.block_length, first.block_count, first.grid.dt), np.float64)
     data = {
         "loss": (("variant", "seed", "t"), stack(lambda tr, s: tr.loss)),
         "closing_loss": (("variant", "seed", "t"), stack(lambda tr, s: tr.closing_loss)),
@@ -96,6 +97,8 @@ def to_dataset(results: Mapping[str, tuple[Simulation, Trajectory, Summary]], *,
         "mean_alignment": (("variant", "seed"), stack(lambda tr, s: s.mean_alignment)),
         "final_loss": (("variant", "seed"), stack(lambda tr, s: s.final_loss)),
         "gate_separation": (("variant", "seed"), stack(lambda tr, s: s.gate_separation)),
+        "gate_contrast": (("variant", "seed"), stack(lambda tr, s: s.gate_contrast)),
+        "specialisation": (("variant", "seed"), stack(lambda tr, s: s.specialisation)),
         "regime": (("variant", "seed"), stack(lambda tr, s: s.regime)),
     }
     data.update(_weights_and_teachers(names, results))
@@ -115,7 +118,7 @@ def to_dataset(results: Mapping[str, tuple[Simulation, Trajectory, Summary]], *,
     )
     ds["alignment"].attrs["description"] = "total alignment A_tot on the assigned paths (MODEL §7.5)"
     ds["adaptation_time"].attrs["description"] = "time to expected loss < 0.1 after each block start (MODEL §7.6)"
-    ds["regime"].attrs["description"] = "ntajax's own classifier: 1 flexible, 0 forgetful, -2 undefined (no gate criterion) (not the paper's)"
+    ds["regime"].attrs["description"] = "ntajax's own classifier: 1 flexible, 0 forgetful, -1 diverged, -2 undefined (no gate criterion) (not the paper's)"
     ds.attrs.update(provenance_attrs(seed=seed))
     ds.attrs["config"] = json.dumps({n: c.to_dict() for n, c in zip(names, configs)}, sort_keys=True)
     ds.attrs["final_type"] = json.dumps(final_types, sort_keys=True)

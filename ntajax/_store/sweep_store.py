@@ -34,29 +34,29 @@ import math
 import os
 import warnings
 
-import jax
 import numpy as np
 import xarray as xr
 import zarr
 
 from .. import _provenance
 from .dataset import provenance_attrs
-from .._sweep.sweep import SUMMARY_FIELDS, Sweep
+from .._sweep.reducers import SUMMARY_FIELDS, Variable, fill_value
+from .._sweep.sweep import Sweep
 
-__all__ = ["SUMMARY_FIELDS", "SweepStore", "block_points", "code_fingerprint", "field_names", "open_sweep", "rectangles",
-           "stored_fields", "sweep_coords"]
-_INT_FIELDS = ("regime", "status", "assignment")
-_EXTRA_DIMS = {"adaptation_time": ("block",), "assignment": ("teacher",), "trace_gates": ("trace_t", "gate")}
+__all__ = ["SUMMARY_FIELDS", "SweepStore", "block_points", "code_fingerprint", "field_names", "grid_dataset",
+           "open_sweep", "rectangles", "stored_fields", "sweep_coords"]
 _PROGRESS = "progress/chunk_done"
 
 
-def _extra_dims(name: str) -> tuple[str, ...]:
-    return ("seed",) + _EXTRA_DIMS.get(name, ("trace_t",) if name.startswith("trace_") else ())
+def stored_variables(sweep: Sweep) -> dict[str, Variable]:
+    """The per-run variables of a sweep's results, as its reducer lays them out."""
+    return sweep.reducer.variables(sweep.config)
 
 
 def stored_fields(sweep: Sweep) -> tuple[str, ...]:
-    """The per-run variables of a sweep's store: summaries, then requested traces."""
-    return SUMMARY_FIELDS + tuple(f"trace_{name}" for name in sweep.traces)
+    """The names of the per-run variables of a sweep's results (by default the summaries, then
+    the requested traces)."""
+    return tuple(stored_variables(sweep))
 
 
 class _quiet(warnings.catch_warnings):
@@ -75,15 +75,6 @@ def field_names(paths) -> dict[str, str]:
     is unique (``field_tau_c``, ``field_lambda_ewc``), else ``field_<full path>``."""
     last = [p.rsplit(".", 1)[-1] for p in paths]
     return {p: f"field_{n}" if last.count(n) == 1 else f"field_{p}" for p, n in zip(paths, last)}
-
-
-def _n_gates(config) -> int:
-    """Number of gate entries of the simulation's student (the length of its gate vector)."""
-    student = jax.eval_shape(
-        lambda k: config.student.initialise(k, d_in=config.d_in, d_out=config.d_out, n_teachers=config.n_teachers),
-        jax.random.key(0),
-    )
-    return int(jax.eval_shape(lambda s: s.gate_vector(), student).shape[0])
 
 
 def _aligned_blocks(shape: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
@@ -160,21 +151,24 @@ def code_fingerprint(sweep: Sweep) -> str:
     return hashlib.sha256((sweep.fingerprint() + _provenance.source_digest()).encode()).hexdigest()
 
 
-def _template(sweep: Sweep, chunk_size: int) -> xr.Dataset:
-    config = sweep.config
+def grid_dataset(sweep: Sweep) -> xr.Dataset:
+    """The sweep's results as a labelled dataset, every entry not yet computed (NaN, −2 or
+    False): one dimension per axis, then ``seed``, then each variable's own dimensions;
+    coordinates from :func:`sweep_coords`; provenance, the sweep's description and fingerprints
+    as attributes. The one layout of a store and of an in-memory sweep result."""
+    config, reducer = sweep.config, sweep.reducer
     dims, shape = tuple(sweep.dims), tuple(sweep.shape)
-    trace_t = config.save_times[:: sweep.trace_every]
-    sizes = {"seed": sweep.n_seeds, "block": config.block_count, "teacher": config.n_teachers,
-             "trace_t": len(trace_t), "gate": _n_gates(config)}
+    sizes = {"seed": sweep.n_seeds} | reducer.sizes(config)
     data = {}
-    for name in stored_fields(sweep):
-        extra = _extra_dims(name)
+    for name, variable in stored_variables(sweep).items():
+        extra = ("seed",) + tuple(variable.dims)
         full = shape + tuple(sizes[d] for d in extra)
-        data[name] = (dims + extra, np.full(full, -2, np.int32) if name in _INT_FIELDS else np.full(full, np.nan, np.float32))
-    coords = {"seed": np.arange(sweep.n_seeds), "block": np.arange(config.block_count),
-              "teacher": np.arange(config.n_teachers)} | sweep_coords(sweep)
-    if sweep.traces:
-        coords["trace_t"] = trace_t
+        data[name] = (dims + extra, np.full(full, fill_value(variable.dtype), variable.dtype),
+                      {"description": variable.description} if variable.description else {})
+    used = {d for name, (d_, _, _) in data.items() for d in d_}
+    coords = {"seed": np.arange(sweep.n_seeds)}
+    coords |= {name: value for name, value in reducer.coords(config).items() if name in used}
+    coords |= sweep_coords(sweep)
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(provenance_attrs(seed=sweep.seed))
     ds.attrs["sweep"] = json.dumps(sweep.describe(), sort_keys=True)
@@ -183,10 +177,18 @@ def _template(sweep: Sweep, chunk_size: int) -> xr.Dataset:
     ds.attrs["fingerprint"] = code_fingerprint(sweep)
     ds.attrs["dims"] = json.dumps(list(dims))
     ds.attrs["shape"] = json.dumps(list(shape))
-    ds.attrs["chunk_size"] = chunk_size
     ds.attrs["complete"] = False
-    ds["regime"].attrs["description"] = "ntajax's own classifier: 1 flexible, 0 forgetful, -1 diverged, -2 undefined (no gate criterion) (not the paper's)"
-    ds["status"].attrs["description"] = "0 ok, 1 diverged, 2 solver failed, -2 not yet computed"
+    return ds
+
+
+def fill_grid(ds: xr.Dataset, sweep: Sweep, flat: dict[str, np.ndarray]) -> xr.Dataset:
+    """Put every point's results (``{name: (points, seed, ...)}`` in C order over the grid) into
+    the dataset of :func:`grid_dataset`, marked complete."""
+    shape = tuple(sweep.shape)
+    for name, variable in stored_variables(sweep).items():
+        value = np.asarray(flat[name]).astype(variable.dtype)
+        ds[name].values[...] = value.reshape(shape + value.shape[1:])
+    ds.attrs["complete"] = True
     return ds
 
 
@@ -233,7 +235,8 @@ class SweepStore:
             if not existing.get("complete") and store.done().all():
                 store._mark_complete()  # killed between the last chunk and its mark
             return store
-        ds = _template(sweep, chunk_size)
+        ds = grid_dataset(sweep)
+        ds.attrs["chunk_size"] = chunk_size
         _, block_shape = block_points(tuple(sweep.shape), chunk_size)
         encoding = {name: {"chunks": block_shape + ds[name].shape[len(block_shape):]} for name in stored_fields(sweep)}
         n_chunks = -(-sweep.n_points // chunk_size)
@@ -264,9 +267,8 @@ class SweepStore:
         shape = tuple(self.sweep.shape)
         parts = rectangles(region.start, region.stop, shape)
         group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
-        for name in stored_fields(self.sweep):
-            value = np.asarray(summary[name])[: region.stop - region.start]
-            value = value.astype(np.int32 if name in _INT_FIELDS else np.float32)
+        for name, variable in stored_variables(self.sweep).items():
+            value = np.asarray(summary[name])[: region.stop - region.start].astype(variable.dtype)
             array = group[name]
             for start, stop, index_ in parts:
                 rect = tuple(len(range(*s.indices(n))) for s, n in zip(index_, shape))

@@ -37,21 +37,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Float
 
-from .._compile import COMPILER_OPTIONS
 from .._curricula.clock import block_bounds
 from .._curricula.curriculum import Blocked, Interleaved
 from .._engines.continual import ContinualScan, FrozenGates, L2Pull, LearnedGates, OnlineEWC, OracleGates
-from .._run import make_teachers, seed_keys, simulate
 from .._simulation import Simulation
 from .._store.sweep_store import field_names
 from .._students.linear import Gated, GatedStudent, PerNeuronStudent, TwoLayerStudent
-from .sweep import Sweep, stack_points
+from .._summary import Summary, summarise_one
 from .._trajectory import Trajectory
-from ..metrics._adaptation import adaptation_times
+from .execute import run_sweep
+from .reducers import Reducer, Variable
+from .sweep import Sweep
 from ..metrics._continual import (
-    any_total_alignment,
     best_gate_loss,
     best_readout_loss,
     best_row_gate_loss,
@@ -129,34 +128,9 @@ def baselines(flexible: Simulation, *, lambda_ewc: float, ewc_decay: float = 1.0
 
 
 # ------------------------------------------------------------------------------------------ summary
-class ContinualSummary(eqx.Module):
-    """Summary of one run (one point, one seed) of the comparison; K = ``config.block_count``.
-
-    Attributes:
-        adaptation_time: (K,) time to expected loss < 0.1 after each block start (MODEL §7.6);
-            NaN for blocks that do not exist and for the interleaved curriculum.
-        censored: (K,) the loss never fell below the threshold in the block.
-        retention: (K,) expected loss on the task of block k − 1 at the end of block k (NaN at k = 0).
-        regated_retention: (K,) the same after re-setting only the gates (weights frozen).
-        final_alignment, mean_alignment: A_tot at the end and its time mean (P < M: unassigned
-            teachers count 0).
-        final_loss: expected loss on the last block's task at the end.
-        end_task_loss: (M,) expected loss on every base task at the end.
-        status: 0 ok, 1 diverged.
-    """
-
-    adaptation_time: Float[Array, " K"]
-    censored: Bool[Array, " K"]
-    retention: Float[Array, " K"]
-    regated_retention: Float[Array, " K"]
-    final_alignment: Float[Array, ""]
-    mean_alignment: Float[Array, ""]
-    final_loss: Float[Array, ""]
-    end_task_loss: Float[Array, " M"]
-    status: Int[Array, ""]
-
-
-SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(ContinualSummary))
+CONTINUAL_FIELDS = ("adaptation_time", "censored", "retention", "regated_retention", "final_alignment", "mean_alignment",
+                    "final_loss", "end_task_loss", "status")
+"""The :class:`ntajax.Summary` fields the comparison keeps per run."""
 _BLOCK_FIELDS = ("adaptation_time", "censored", "retention", "regated_retention")
 
 
@@ -199,8 +173,12 @@ def reference_schedule(config: Simulation, reference: Blocked | None = None) -> 
 def summarise_continual(
     config: Simulation, trajectory: Trajectory, teachers: Float[Array, "n_targets d_out d_in"], t_end=None,
     reference: Blocked | None = None, threshold: float = 0.1,
-) -> ContinualSummary:
-    """Reduce ONE seed's trajectory to a :class:`ContinualSummary` (traceable, vmappable).
+) -> Summary:
+    """Reduce ONE seed's trajectory to a :class:`ntajax.Summary` with the retention fields
+    filled in (traceable, vmappable).
+
+    The run is read as a run of N blocks is (:func:`ntajax.summarise_one` with ``t_end``): the
+    final loss is the loss of the block that the read-out record closes.
 
     Args:
         config: the run's simulation (``recording=Recording(weights=True)`` with every block end on the
@@ -214,24 +192,14 @@ def summarise_continual(
     if trajectory.weights is None:
         raise ValueError("summarise_continual needs recorded weights: set recording=ntajax.Recording(weights=True, "
                          "weights_every=...) with every block end on the weight grid (continual_sweep does this).")
-    schedule = reference_schedule(config, reference)
-    t = trajectory.t
-    spacing = t[1] - t[0]
+    config = config.with_block_count()
     if t_end is None:
-        t_end = config.grid.t_total
-        last = t.shape[0] - 1
-    else:
-        last = jnp.clip(jnp.round(t_end / spacing).astype(jnp.int32), 0, t.shape[0] - 1)
-    valid = jnp.arange(t.shape[0]) <= last
-    weights = valid / jnp.sum(valid)
-    alignment = any_total_alignment(trajectory.similarity, weights)
-
+        t_end = jnp.asarray(config.grid.t_total, trajectory.t.dtype)
+    summary = summarise_one(config, trajectory, threshold, t_end=t_end)
+    schedule = reference_schedule(config, reference)
+    spacing = trajectory.t[1] - trajectory.t[0]
     n_blocks = config.block_count
-    starts, ends = block_bounds(config.curriculum.block_length, n_blocks, t_end, config.grid.dt)
-    loss = jnp.where(valid, trajectory.loss, jnp.nan)
-    times, censored = adaptation_times(t, loss, starts, ends, threshold)
-    if not config.schedule.is_blocked:
-        times, censored = jnp.full_like(times, jnp.nan), jnp.zeros_like(censored)
+    _, ends = block_bounds(config.curriculum.block_length, n_blocks, t_end, config.grid.dt)
 
     # Students at the block ends, read from the weight grid (spacing weights_every · Δ).
     n_targets = teachers.shape[0]
@@ -250,48 +218,44 @@ def summarise_continual(
 
     final_student = _index(trajectory.weights, jnp.clip(jnp.round(t_end / weight_spacing).astype(jnp.int32), 0, n_weights - 1))
     end_task_loss = previous_task_loss(final_student.effective_map()[None], teachers[: config.n_teachers])
-    final_loss = trajectory.closing_loss[last]
 
     diverged = trajectory.status != 0
 
     def guard(x):
         return jnp.where(diverged, jnp.nan, x)
 
-    return ContinualSummary(
-        adaptation_time=guard(times), censored=censored, retention=guard(retention), regated_retention=guard(regated),
-        final_alignment=guard(alignment[last]), mean_alignment=guard(jnp.sum(weights * alignment)),
-        final_loss=guard(final_loss), end_task_loss=guard(end_task_loss), status=trajectory.status,
-    )
+    return dataclasses.replace(summary, retention=guard(retention), regated_retention=guard(regated),
+                               end_task_loss=guard(end_task_loss))
+
+
+class ContinualSummaries(Reducer):
+    """The reducer of the comparison: the :data:`CONTINUAL_FIELDS` of :func:`summarise_continual`.
+
+    Attributes:
+        reference: blocks defining retention for a non-blocked curriculum (default A, B, A, B, …).
+    """
+
+    reference: Blocked | None = None
+
+    def __call__(self, config, trajectory, teachers, t_end):
+        summary = summarise_continual(config, trajectory, teachers.astype(trajectory.loss.dtype), t_end, self.reference)
+        return {name: getattr(summary, name) for name in CONTINUAL_FIELDS}
+
+    def variables(self, config):
+        out = {name: Variable(("block",) if name in _BLOCK_FIELDS else ()) for name in CONTINUAL_FIELDS}
+        out["censored"] = Variable(("block",), np.bool_, "the loss never fell below the threshold in the block")
+        out["end_task_loss"] = Variable(("teacher",), description="expected loss on every base task at the end")
+        out["status"] = Variable(dtype=np.int32, description="0 ok, 1 diverged, 2 solver failed")
+        out["retention"] = Variable(("block",), description=(
+            "expected loss on the previous block's task at the end of each block (student as is)"))
+        out["regated_retention"] = Variable(("block",), description=(
+            "retention after re-setting only the gates (weights frozen)"))
+        out["adaptation_time"] = Variable(("block",), description=(
+            "time to expected loss < 0.1 after each block start (MODEL §7.6)"))
+        return out
 
 
 # -------------------------------------------------------------------------------------------- sweep
-@eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
-@eqx.debug.assert_max_traces(max_traces=None)  # counts traces: compile_count()
-def run_continual_points(config: Simulation, key, teachers, t_end, reference: Blocked | None = None) -> ContinualSummary:
-    """Run a stacked simulation (traced leaves with a leading point axis) for all seeds and summarise.
-
-    Returns:
-        A :class:`ContinualSummary` with leading axes (point, seed).
-    """
-    _, keys = seed_keys(key, config.n_seeds)
-    teacher_axis = 0 if teachers.ndim == 4 else None
-
-    def one_point(point_config, end):
-        def one_seed(k, tch):
-            trajectory = simulate(point_config, k, teachers=tch)
-            return summarise_continual(point_config, trajectory, tch.astype(trajectory.loss.dtype), end, reference)
-
-        return jax.vmap(one_seed, in_axes=(0, teacher_axis))(keys, teachers)
-
-    in_axes = jax.tree.map(lambda x: 0 if eqx.is_array(x) else None, config)
-    return jax.vmap(one_point, in_axes=(in_axes, 0))(config, t_end)
-
-
-def compile_count() -> int:
-    """How many times :func:`run_continual_points` has been traced in this process."""
-    return eqx.debug.get_num_traces(run_continual_points)
-
-
 def _on_grid(x: float, spacing: float) -> bool:
     r = x / spacing
     return abs(r - round(r)) <= 1e-6 * max(1.0, r)
@@ -329,8 +293,9 @@ def continual_sweep(
 ) -> xr.Dataset:
     """Run ``sweep`` (any engine, e.g. :class:`ContinualScan`) and return the continual summaries.
 
-    Every chunk of points runs as one compiled ``jit(vmap)`` program (padded to equal size, so the
-    whole sweep compiles once). The result is labelled like a sweep store (:func:`ntajax.open_sweep`):
+    The sweep executor with the :class:`ContinualSummaries` reducer, in memory: every chunk of
+    points runs as one compiled ``jit(vmap)`` program (padded to equal size, so the whole sweep
+    compiles once). The result is laid out like a sweep store (:func:`ntajax.open_sweep`):
     one dimension per axis, then ``seed`` (and ``block``, ``teacher`` where needed); coordinates
     hold the axis values and every traced leaf per point (``field_tau_c``, ``field_lambda_ewc``, …,
     each with its full path as attribute ``path``); attributes hold provenance, the sweep's
@@ -343,56 +308,13 @@ def continual_sweep(
         chunk_size: points per compiled call (default: all points).
         progress: show a progress bar over chunks.
     """
-    from tqdm.auto import tqdm
-
-    from .._store.dataset import provenance_attrs
-
-    sweep = with_block_end_weights(sweep)
-    config = sweep.config
-    points = sweep.point_fields()
-    ends = sweep.end_times()
-    size = len(points) if chunk_size is None else max(1, min(chunk_size, len(points)))
-    key = jax.random.key(sweep.seed)
-    teachers = make_teachers(config, key)
-    pieces = []
-    for start in tqdm(range(0, len(points), size), desc=description, disable=not progress, leave=False):
-        part = points[start:start + size]
-        part_ends = ends[start:start + size]
-        n = len(part)
-        part = part + [part[-1]] * (size - n)
-        part_ends = part_ends + [part_ends[-1]] * (size - n)
-        summary = run_continual_points(stack_points(config, part), key, teachers,
-                                       jnp.asarray(part_ends, jnp.float32), reference)
-        pieces.append({f: np.asarray(getattr(summary, f))[:n] for f in SUMMARY_FIELDS})
-    flat = {f: np.concatenate([p[f] for p in pieces]) for f in SUMMARY_FIELDS}
-    return _sweep_dataset(sweep, flat, provenance_attrs(seed=sweep.seed))
-
-
-def _sweep_dataset(sweep: Sweep, flat: Mapping[str, np.ndarray], attrs: dict) -> xr.Dataset:
-    dims, shape = list(sweep.dims), list(sweep.shape)
-    extra = {f: ("block",) for f in _BLOCK_FIELDS} | {"end_task_loss": ("teacher",)}
-    data = {f: (tuple(dims) + ("seed",) + extra.get(f, ()), v.reshape(tuple(shape) + v.shape[1:])) for f, v in flat.items()}
-    coords = {"seed": np.arange(sweep.n_seeds), "block": np.arange(sweep.config.block_count),
-              "teacher": np.arange(sweep.base.n_teachers)}
-    values = sweep.axis_values()
-    for axis in sweep.axes:
-        dim = next(d for d in dims if axis.name in d.split("+"))
-        grid = np.asarray([v[axis.name] for v in values], np.float64).reshape(shape)
-        index = [0] * len(dims)
-        index[dims.index(dim)] = slice(None)
-        coords[axis.name] = (dim, grid[tuple(index)]) if "+" in dim else grid[tuple(index)]
-    fields = sweep.point_fields()
-    paths = sweep.config.traced_paths()
-    for path, name in field_names(paths).items():
-        coords[name] = (tuple(dims), np.asarray([p[path] for p in fields], np.float64).reshape(shape), {"path": path})
-    ds = xr.Dataset(data, coords=coords)
-    ds.attrs.update(attrs)
-    ds.attrs["sweep"] = json.dumps(sweep.describe(), sort_keys=True)
-    ds.attrs["fingerprint"] = sweep.fingerprint()
-    ds.attrs["needs_task_boundaries"] = int(isinstance(sweep.base.engine, ContinualScan) and sweep.base.engine.needs_task_boundaries)
-    ds["retention"].attrs["description"] = "expected loss on the previous block's task at the end of each block (student as is)"
-    ds["regated_retention"].attrs["description"] = "retention after re-setting only the gates (weights frozen)"
-    ds["adaptation_time"].attrs["description"] = "time to expected loss < 0.1 after each block start (MODEL §7.6)"
+    if sweep.reduce is not None or sweep.traces:
+        raise ValueError("continual_sweep sets the sweep's reducer itself: pass a Sweep without reduce= or traces=.")
+    sweep = dataclasses.replace(with_block_end_weights(sweep), reduce=ContinualSummaries(reference))
+    size = sweep.n_points if chunk_size is None else max(1, min(chunk_size, sweep.n_points))
+    ds = run_sweep(sweep, None, chunk_size=size, progress=progress, description=description)
+    ds.attrs["needs_task_boundaries"] = int(isinstance(sweep.base.engine, ContinualScan)
+                                            and sweep.base.engine.needs_task_boundaries)
     return ds
 
 

@@ -21,9 +21,10 @@ from collections.abc import Iterable
 
 import equinox as eqx
 import jax
+import numpy as np
 import xarray as xr
 
-from .._store.sweep_store import SweepStore, open_sweep
+from .._store.sweep_store import SweepStore, fill_grid, grid_dataset, open_sweep
 from .._warnings import warn_at_caller
 from .cluster import parse_scheduler, run_on_cluster
 from .sweep import Sweep, compute_chunk, program_width, run_points
@@ -43,7 +44,8 @@ def run_bytes(sweep: Sweep) -> int:
     rng_batch = getattr(c.engine, "rng_batch", 0)
     draws = rng_batch * c.d_in * c.d_in if c.gradient.is_sampled else 0
     evaluation = getattr(c.engine, "eval_size", 0) * (c.d_in + c.d_out)  # MinibatchScan's fixed evaluation batch
-    return 4 * (c.grid.n_save * per_record + 6 * state + draws + evaluation)
+    weights = state // 4 * -(-c.grid.n_save // c.recording.weights_every) if c.recording.weights else 0
+    return 4 * (c.grid.n_save * per_record + 6 * state + draws + evaluation + weights)
 
 
 def choose_chunk_size(sweep: Sweep, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, n_devices: int = 1) -> int:
@@ -72,13 +74,14 @@ def compile_count() -> int:
 
 def run_sweep(
     sweep: Sweep,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None,
     *,
     chunk_size: int | None = None,
     memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
     scheduler: str | None = None,
     progress: bool = True,
     on_chunk=None,
+    description: str = "sweep",
 ) -> xr.Dataset:
     """Run (or resume) a sweep into the zarr store ``out`` and return it on the sweep grid.
 
@@ -87,7 +90,8 @@ def run_sweep(
         out: zarr store path, on the sweep's N-d grid (opens with plain ``xr.open_zarr``; see
             :mod:`ntajax._store.sweep_store`); an existing store of the same sweep made by the
             same ntajax code is resumed (with the store's own chunk size), one of a different
-            sweep or of different code is refused.
+            sweep or of different code is refused. ``None``: keep the results in memory and
+            return them in the same layout (nothing is written, nothing resumes).
         chunk_size: points per compiled call; default from ``memory_budget_mb``. With several
             local devices it is rounded up to a multiple of the device count (an
             :class:`ntajax.NtajaxWarning` says so), so that every device holds the same
@@ -98,6 +102,7 @@ def run_sweep(
             dask LocalCluster with N worker processes (one device each).
         progress: show a progress bar over chunks with points/s and ETA.
         on_chunk: optional callback ``on_chunk(index)`` after each chunk is stored.
+        description: label of the progress bar.
     """
     if scheduler is not None:
         parse_scheduler(scheduler)  # reject a bad address before creating the store
@@ -114,29 +119,44 @@ def run_sweep(
             f"so that every device holds {rounded // n_devices} points of each chunk."
         )
         chunk_size = rounded
-    store = SweepStore.open(out, sweep, chunk_size)
-    pending = [i for i, done in enumerate(store.done()) if not done]
+    store = None if out is None else SweepStore.open(out, sweep, chunk_size)
+    if store is not None:
+        chunk_size = store.chunk_size
+        pending = [i for i, done in enumerate(store.done()) if not done]
+    else:
+        pending = list(range(-(-sweep.n_points // chunk_size)))
     results: Iterable[tuple[int, dict]]
     if scheduler is None:
-        results = ((i, compute_chunk(sweep, i, store.chunk_size, n_devices)) for i in pending)
+        results = ((i, compute_chunk(sweep, i, chunk_size, n_devices)) for i in pending)
     else:
-        results = run_on_cluster(sweep, pending, store.chunk_size, scheduler)
-    for index, summary in _with_progress(results, pending, store, sweep, progress):
-        store.write_chunk(index, summary)
+        results = run_on_cluster(sweep, pending, chunk_size, scheduler)
+    kept = {}
+    for index, summary in _with_progress(results, pending, chunk_size, sweep, progress, description):
+        if store is None:
+            kept[index] = summary
+        else:
+            store.write_chunk(index, summary)
         if on_chunk is not None:
             on_chunk(index)
+    if store is None:
+        ordered = [kept[i] for i in sorted(kept)]
+        flat = {name: np.concatenate([part[name] for part in ordered]) for name in ordered[0]}
+        return fill_grid(grid_dataset(sweep), sweep, flat)
     return open_sweep(out)
 
 
-def _with_progress(results, pending, store, sweep, show):
+def _with_progress(results, pending, chunk_size, sweep, show, description):
     from tqdm.auto import tqdm
 
-    total_points = sum(store.chunk_slice(i).stop - store.chunk_slice(i).start for i in pending)
+    def points(i):
+        return min((i + 1) * chunk_size, sweep.n_points) - i * chunk_size
+
+    total_points = sum(points(i) for i in pending)
     start = time.perf_counter()
     done_points = 0
-    with tqdm(total=total_points, unit="pt", desc="sweep", disable=not show or not pending) as bar:
+    with tqdm(total=total_points, unit="pt", desc=description, disable=not show or not pending) as bar:
         for index, summary in results:
-            n = store.chunk_slice(index).stop - store.chunk_slice(index).start
+            n = points(index)
             done_points += n
             bar.update(n)
             bar.set_postfix_str(f"{done_points * sweep.n_seeds / (time.perf_counter() - start):.0f} runs/s")

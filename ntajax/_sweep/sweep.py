@@ -6,8 +6,9 @@ objects and a seed count. Its points are the Cartesian product of the axes (axes
 by path (``"student.tau_c"``, ``"curriculum.block_length"``, ``"engine.penalty.lambda_ewc"``, or
 the leaf's unique last name such as ``"tau_c"``), so all points of a sweep share one compiled
 program: the points of a chunk are stacked into one simulation whose traced leaves have a
-leading point axis, and ``jit(vmap(run + summarise))`` runs them. Per run only summary metrics
-are kept, so memory does not grow with the time axis.
+leading point axis, and ``jit(vmap(run + reduce))`` runs them (:func:`run_points`, the one sweep
+executor). Per run only what the sweep's :class:`~ntajax._sweep.reducers.Reducer` keeps leaves
+the device (by default the summary metrics), so memory does not grow with the time axis.
 
 Axes are applied in order, and each one sees the values set by the axes before it
 (``BlockOverTauW`` after a ``tau_w`` axis uses that point's τ_w).
@@ -27,7 +28,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from jaxtyping import Array, Float, Int
 
 from .._curricula.clock import count_blocks
 from .._compile import COMPILER_OPTIONS
@@ -35,8 +35,7 @@ from .._provenance import VERSION, source_digest
 from .._run import make_teachers, seed_keys, simulate
 from .._warnings import deriving
 from .._simulation import Simulation
-from .._summary import summarise_one
-from ..metrics import total_alignment
+from .reducers import TRACE_FIELDS, Reducer, Summaries
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -134,7 +133,7 @@ def make_axis(name: str, values: Sequence[float], **options) -> Axis:
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-    """A base simulation, named axes and a seed count.
+    """A base simulation, named axes, a seed count and what to keep of each run.
 
     Args:
         base: the simulation every point starts from (its ``n_seeds`` is replaced).
@@ -149,6 +148,9 @@ class Sweep:
         traces: time series to keep per run besides the summaries, any of :data:`TRACE_FIELDS`
             ("loss", "alignment" — total alignment on the assigned paths —, "context_alignment",
             "gates"), decimated to every ``trace_every``-th recorded point.
+        reduce: what to keep of each run, a :class:`~ntajax._sweep.reducers.Reducer`. Default
+            (None): :class:`~ntajax._sweep.reducers.Summaries` with ``traces`` and
+            ``trace_every``; a reducer of your own replaces them (``traces`` must then be empty).
     """
 
     base: Simulation
@@ -159,6 +161,7 @@ class Sweep:
     n_blocks_total: int | None = None
     traces: tuple[str, ...] = ()
     trace_every: int = 1
+    reduce: Reducer | None = None
 
     def __post_init__(self):
         names = [a.name for a in self.axes]
@@ -173,11 +176,13 @@ class Sweep:
             lengths = {len(self.axis(n).values) for n in group}
             if len(lengths) != 1:
                 raise ValueError(f"zipped axes {group} must have equal lengths, got {sorted(lengths)}.")
-        unknown = [t for t in self.traces if t not in TRACE_FIELDS]
-        if unknown:
-            raise ValueError(f"traces {unknown} are not available; choose from {', '.join(TRACE_FIELDS)}.")
-        if self.trace_every < 1:
-            raise ValueError(f"trace_every={self.trace_every} must be a positive integer.")
+        if self.reduce is None:
+            Summaries(self.traces, self.trace_every)  # checks the trace names and spacing
+        elif not isinstance(self.reduce, Reducer):
+            raise TypeError(f"reduce={self.reduce!r} must be an ntajax reducer (a subclass of ntajax.Reducer) or None.")
+        elif self.traces or self.trace_every != 1:
+            raise ValueError(f"traces={self.traces} and trace_every={self.trace_every} configure the default reducer; "
+                             f"with reduce={type(self.reduce).__name__}(...) leave them at their defaults.")
         if self.n_blocks_total is not None and self.n_blocks_total < 1:
             raise ValueError(f"n_blocks_total={self.n_blocks_total} must be a positive number of blocks or None.")
         for axis in self.axes:  # every field an axis names must exist in the simulation
@@ -196,6 +201,11 @@ class Sweep:
                         f"with n_blocks_total={self.n_blocks_total}, a point ends at t = {t_end:.6g}, which is not on the "
                         f"recording grid of spacing {spacing:.6g}; choose block lengths that are multiples of it or a finer n_save."
                     )
+
+    @property
+    def reducer(self) -> Reducer:
+        """What the sweep keeps of each run: ``reduce``, or the summaries with ``traces``."""
+        return Summaries(self.traces, self.trace_every) if self.reduce is None else self.reduce
 
     def axis(self, name: str) -> Axis:
         return next(a for a in self.axes if a.name == name)
@@ -273,8 +283,7 @@ class Sweep:
             "n_seeds": self.n_seeds,
             "seed": self.seed,
             "n_blocks_total": self.n_blocks_total,
-            "traces": list(self.traces),
-            "trace_every": self.trace_every,
+            "reduce": self.reducer.describe(),
         }
 
     def fingerprint(self) -> str:
@@ -284,111 +293,28 @@ class Sweep:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-TRACE_FIELDS = ("loss", "alignment", "context_alignment", "gates")
-
-
-def run_traces(trajectory, assignment, names: tuple[str, ...], every: int) -> dict:
-    """The requested time series of one run, every ``every``-th record."""
-    series = {
-        "loss": lambda: trajectory.loss,
-        "alignment": lambda: total_alignment(trajectory.similarity, assignment),
-        "context_alignment": lambda: trajectory.context_alignment,
-        "gates": lambda: trajectory.gates,
-    }
-    return {name: series[name]()[::every] for name in names}
-
-
-class RunSummary(eqx.Module):
-    """Summary metrics of one run (one point, one seed); a sweep stores these per point × seed.
-
-    Attributes:
-        final_alignment: A_tot(t_total) on the assigned paths (MODEL §7.5).
-        mean_alignment: time mean of A_tot.
-        final_loss: expected loss at t_total.
-        adaptation_time: (K,) time to loss < 0.1 per block (§7.6); NaN beyond the point's blocks.
-        gate_separation: ntajax's gate one-hotness measure at the end of the last blocks.
-        gate_contrast: C̄ = c_{π(current)} − mean of the other gates, at t_total (high-dim analogue of §7.7).
-        specialisation: W̄ analogue: mean matched minus mean |mismatched| similarity at t_total.
-        regime: 1 flexible / 0 forgetful (ntajax's own classifier, not the paper's).
-        status: 0 ok, 1 diverged, 2 solver failed.
-        assignment: (M,) path assigned to each teacher (MODEL §7.4).
-    """
-
-    final_alignment: Float[Array, ""]
-    mean_alignment: Float[Array, ""]
-    final_loss: Float[Array, ""]
-    adaptation_time: Float[Array, " K"]
-    gate_separation: Float[Array, ""]
-    gate_contrast: Float[Array, ""]
-    specialisation: Float[Array, ""]
-    regime: Int[Array, ""]
-    status: Int[Array, ""]
-    assignment: Int[Array, " M"]
-
-
-def summarise_run(config: Simulation, trajectory, t_end=None) -> RunSummary:
-    """Reduce one seed's trajectory to a :class:`RunSummary` (traceable, vmappable), read at
-    ``t_end`` (default t_total)."""
-    summary = summarise_one(config, trajectory, t_end=t_end)
-    pi = summary.assignment
-    last = -1 if t_end is None else jnp.clip(jnp.round(t_end / (trajectory.t[1] - trajectory.t[0])).astype(jnp.int32), 0, trajectory.t.shape[0] - 1)
-    similarity = trajectory.similarity[last]
-    n_teachers, n_paths = similarity.shape
-    matched_mask = jnp.zeros((n_teachers, n_paths), bool).at[jnp.arange(n_teachers), pi].set(True)
-    matched = jnp.sum(jnp.where(matched_mask, similarity, 0.0)) / n_teachers
-    n_mismatched = max(n_teachers * n_paths - n_teachers, 1)
-    mismatched = jnp.sum(jnp.where(matched_mask, 0.0, jnp.abs(similarity))) / n_mismatched
-    path_gates = config.student.path_gates(trajectory.gates)  # (T, P) or None (no single gate per path)
-    if path_gates is not None:
-        gates = path_gates[last]
-        # the task of the block that the read-out record closes
-        task_record = -1 if t_end is None else jnp.maximum(last - 1, 0)
-        task = jnp.clip(trajectory.task[task_record], 0, n_teachers - 1)
-        on = gates[pi[task]]
-        others = (jnp.sum(gates) - on) / max(n_paths - 1, 1)
-        contrast = on - others
-    else:
-        contrast = jnp.float32(jnp.nan)
-    diverged = trajectory.status != 0
-    nan = jnp.float32(jnp.nan)
-
-    def guard(x):
-        return jnp.where(diverged, nan, x)
-
-    return RunSummary(
-        final_alignment=guard(summary.final_alignment),
-        mean_alignment=guard(summary.mean_alignment),
-        final_loss=guard(summary.final_loss),
-        adaptation_time=jnp.where(diverged, nan, summary.adaptation_time),
-        gate_separation=guard(summary.gate_separation),
-        gate_contrast=guard(contrast),
-        specialisation=guard(matched - mismatched),
-        regime=jnp.where(diverged, -1, summary.regime).astype(jnp.int32),
-        status=trajectory.status,
-        assignment=pi,
-    )
-
-
 @eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)
-def run_points(config: Simulation, key, teachers, t_end=None, traces: tuple[str, ...] = (), trace_every: int = 1):
-    """Run a stacked simulation (traced leaves with a leading point axis) for all seeds.
+def run_points(config: Simulation, key, teachers, reduce: Reducer, t_end=None) -> dict:
+    """The sweep executor: run a stacked simulation (traced leaves with a leading point axis)
+    for all seeds and reduce every run, in one compiled program.
 
     Args:
+        config: the stacked simulation (:func:`stack_points`).
+        key: root key; the seed keys are :func:`ntajax.seed_keys` of it (the same for every point).
+        teachers: (M_total, d_out, d_in) shared, or (seeds, M_total, d_out, d_in) per seed.
+        reduce: what to keep of each run (a :class:`~ntajax._sweep.reducers.Reducer`).
         t_end: optional (points,) read-out times (fixed-number-of-blocks sweeps).
-        traces, trace_every: time series to return as well (see :class:`Sweep`).
 
     Returns:
-        (RunSummary, traces dict), every array with leading axes (point, seed).
+        ``reduce``'s dict, every array with leading axes (point, seed).
     """
     _, keys = seed_keys(key, config.n_seeds)
     teacher_axis = 0 if teachers.ndim == 4 else None
 
     def one_point(point_config, end):
         def one_seed(k, t):
-            trajectory = simulate(point_config, k, teachers=t)
-            summary = summarise_run(point_config, trajectory, end)
-            return summary, run_traces(trajectory, summary.assignment, traces, trace_every)
+            return reduce(point_config, simulate(point_config, k, teachers=t), t, end)
 
         return jax.vmap(one_seed, in_axes=(0, teacher_axis))(keys, teachers)
 
@@ -407,10 +333,6 @@ def stack_points(config: Simulation, points: list[dict[str, float]]) -> Simulati
 def sweep_teachers(sweep: Sweep):
     """The teachers every point shares (drawn from the sweep's root key)."""
     return make_teachers(sweep.config, jax.random.key(sweep.seed))
-
-
-SUMMARY_FIELDS = tuple(RunSummary.__dataclass_fields__)
-"""The per-run summary variables of a sweep (one per :class:`RunSummary` field)."""
 
 
 def program_width(chunk_size: int, n_devices: int) -> int:
@@ -458,17 +380,15 @@ def chunk_inputs(sweep: Sweep, index: int, chunk_size: int, n_devices: int = 1):
 
 
 def run_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int = 1):
-    """Run chunk ``index`` and return (RunSummary, traces dict, number of real points) as device
-    arrays of the full program width (leading axes point, seed), sharded like the inputs."""
+    """Run chunk ``index`` and return (the reducer's dict, number of real points) as device arrays
+    of the full program width (leading axes point, seed), sharded like the inputs."""
     config, t_end, n = chunk_inputs(sweep, index, chunk_size, n_devices)
-    summary, traces = run_points(config, jax.random.key(sweep.seed), sweep_teachers(sweep), t_end, sweep.traces,
-                                 sweep.trace_every)
-    return summary, traces, n
+    return run_points(config, jax.random.key(sweep.seed), sweep_teachers(sweep), sweep.reducer, t_end), n
 
 
 def compute_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int | None = None) -> dict[str, np.ndarray]:
-    """Summaries (and requested traces, as ``trace_<name>``) of chunk ``index`` as numpy arrays
-    with leading axes (point, seed).
+    """What the sweep's reducer keeps of chunk ``index`` (by default the summaries and requested
+    traces, as ``trace_<name>``) as numpy arrays with leading axes (point, seed).
 
     Pure in (sweep, index, chunk_size): a dask worker, a resumed run and an uninterrupted run
     compute identical values. ``n_devices`` (default: every local device) devices share the
@@ -476,7 +396,5 @@ def compute_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int | No
     :func:`program_width`), never run on fewer devices.
     """
     n_devices = len(jax.devices()) if n_devices is None else n_devices
-    summary, traces, n = run_chunk(sweep, index, chunk_size, n_devices)
-    out = {name: np.asarray(getattr(summary, name))[:n] for name in SUMMARY_FIELDS}
-    out |= {f"trace_{name}": np.asarray(value)[:n] for name, value in traces.items()}
-    return out
+    values, n = run_chunk(sweep, index, chunk_size, n_devices)
+    return {name: np.asarray(value)[:n] for name, value in values.items()}

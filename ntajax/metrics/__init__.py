@@ -12,7 +12,7 @@ from ._alignment import context_alignment, matched_mismatched, specialisation, t
 from ._assignment import assign_paths, path_order, row_matching, same_output_fraction, unassigned_paths
 from ._cosine import column_cosine, frobenius_cosine, row_cosine, similarity_matrix
 from ._continual import any_total_alignment, best_gate_loss, best_readout_loss, best_row_gate_loss, previous_task_loss
-from ._regime import FLEXIBLE, FORGETFUL, UNDEFINED, classify_regime, gate_separation
+from ._regime import DIVERGED, FLEXIBLE, FORGETFUL, UNDEFINED, classify_regime, gate_separation
 from ._representations import (
     choose_clusters,
     covariance_f_ratio,
@@ -74,6 +74,7 @@ __all__ = [
     "choose_clusters",
     "classify_regime",
     "UNDEFINED",
+    "DIVERGED",
     "column_cosine",
     "context_alignment",
     "covariance_f_ratio",

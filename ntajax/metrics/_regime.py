@@ -33,6 +33,8 @@ from ._blocks import last_valid
 
 FLEXIBLE = 1
 FORGETFUL = 0
+DIVERGED = -1
+"""The regime label of a run that diverged (set by the summaries, not by :func:`classify_regime`)."""
 UNDEFINED = -2
 
 
