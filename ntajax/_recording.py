@@ -1,6 +1,7 @@
 """What is recorded at each save point (MODEL §5.5): the options and the record itself."""
 
 import dataclasses
+from collections.abc import Callable
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -41,6 +42,51 @@ class Recording(eqx.Module):
         return dataclasses.replace(self, **changes)
 
 
+def make_record(
+    *,
+    t: Float[Array, ""],
+    block,
+    weights: Float[Array, " n_targets"],
+    previous_weights: Float[Array, " n_targets"],
+    teachers: Float[Array, "n_targets d_out d_in"],
+    loss_against: Callable[[Float[Array, " n_targets"]], Float[Array, ""]],
+    effective_map: Float[Array, "d_out d_in"],
+    gates: Float[Array, " G"],
+    path_norms: Float[Array, " P"],
+    similarity: Float[Array, "M P"],
+    minibatch_loss,
+    dtype,
+) -> dict:
+    """The ONE layout of a save point's record (the fields of :class:`ntajax.Trajectory`, MODEL §5.5),
+    from what an engine knows about its student.
+
+    Args:
+        t, block: time and active block of the save point.
+        weights, previous_weights: curriculum weights of this step and of the step before.
+        teachers: (n_targets, d_out, d_in).
+        loss_against: expected loss of the student against the target of given curriculum
+            weights (``loss`` uses ``weights``, ``closing_loss`` ``previous_weights``: the loss of
+            the block that ends at this time, which differs from ``loss`` only at a switch).
+        effective_map: the map whose row cosine with the current target is the context alignment.
+        gates, path_norms, similarity: the student's gate vector, ‖W_p‖_F per path and S_mp (§7.1).
+        minibatch_loss: the minibatch loss of the step (NaN where there is none).
+        dtype: dtype of times and the minibatch loss.
+    """
+    target = target_from_weights(weights, teachers)
+    return dict(
+        t=jnp.asarray(t, dtype),
+        block=jnp.asarray(block, jnp.int32),
+        task=jnp.argmax(weights).astype(jnp.int32),
+        loss=loss_against(weights),
+        closing_loss=loss_against(previous_weights),
+        minibatch_loss=jnp.asarray(minibatch_loss, dtype),
+        gates=gates,
+        path_norms=path_norms,
+        similarity=similarity,
+        context_alignment=row_cosine(target, effective_map),
+    )
+
+
 def record(
     student: LinearStudent,
     *,
@@ -53,28 +99,23 @@ def record(
     n_teachers: int,
     dtype,
 ) -> dict:
-    """One save point: the state before the update of that step (MODEL §5.5).
+    """One save point of a linear student: the state before the update of that step (MODEL §5.5),
+    laid out by :func:`make_record`.
 
-    ``previous_weights`` are the curriculum weights of the step before; the loss against
-    them (``closing_loss``) is the loss of the block that ends at this time, which differs
-    from ``loss`` only at a switch. A run read out early (a sweep point of N blocks) uses it.
-    The similarity matrix compares the paths with the ``n_teachers`` base teachers; times
-    and the minibatch loss are held in ``dtype``.
+    The similarity matrix compares the paths with the ``n_teachers`` base teachers; the
+    minibatch loss is the loss under ``input_covariance`` (NaN without one).
     """
-    target = target_from_weights(weights, teachers)
     w_eff = student.effective_map()
     paths = student.path_weights()
+    target = target_from_weights(weights, teachers)
     minibatch = jnp.nan if input_covariance is None else task_loss(w_eff, target, input_covariance)
-    out = dict(
-        t=jnp.asarray(t, dtype),
-        block=jnp.asarray(block, jnp.int32),
-        task=jnp.argmax(weights).astype(jnp.int32),
-        loss=task_loss(w_eff, target),
-        closing_loss=task_loss(w_eff, target_from_weights(previous_weights, teachers)),
-        minibatch_loss=jnp.asarray(minibatch, dtype),
+    return make_record(
+        t=t, block=block, weights=weights, previous_weights=previous_weights, teachers=teachers,
+        loss_against=lambda w: task_loss(w_eff, target_from_weights(w, teachers)),
+        effective_map=w_eff,
         gates=student.gate_vector(),
         path_norms=jnp.sqrt(jnp.sum(paths**2, axis=(1, 2))),
         similarity=similarity_matrix(teachers[:n_teachers], paths),
-        context_alignment=row_cosine(target, w_eff),
+        minibatch_loss=minibatch,
+        dtype=dtype,
     )
-    return out

@@ -17,7 +17,7 @@ def python_block(section: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("section", ["Quick start", "Your own student"])
+@pytest.mark.parametrize("section", ["Quick start", "Your own student", "What a sweep keeps"])
 def test_readme_example_runs(section, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(python_block(section), f"README.md ({section})", "exec"), {"__name__": "readme_example"})

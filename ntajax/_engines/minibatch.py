@@ -54,7 +54,8 @@ from .._gradient import SampledGradient
 from .._losses import Regulariser
 from .._students.base import Student, StudentModel
 from .._trajectory import Status
-from ..metrics import row_cosine, similarity_matrix
+from .._recording import make_record
+from ..metrics import similarity_matrix
 from .base import Engine, all_finite, to_trajectory, write_at
 
 EVAL_KEY_TAG = 0x65766C  # fold_in(data_key, EVAL_KEY_TAG) draws the evaluation batch ("evl")
@@ -171,17 +172,15 @@ class MinibatchScan(Engine):
             _, previous = weights_at(jnp.maximum(i - 1, 0))
             target = target_from_weights(w, teachers)
             w_lin, residual, paths = linear_readout(state, eval_inputs, projector)
-            return dict(
-                t=step_time(i),
-                block=jnp.asarray(block, jnp.int32),
-                task=jnp.argmax(w).astype(jnp.int32),
-                loss=expected_loss(w_lin, residual, target),
-                closing_loss=expected_loss(w_lin, residual, target_from_weights(previous, teachers)),
-                minibatch_loss=minibatch_loss(state, batch_at(i), target).astype(dtype),
+            return make_record(
+                t=step_time(i), block=block, weights=w, previous_weights=previous, teachers=teachers,
+                loss_against=lambda weights: expected_loss(w_lin, residual, target_from_weights(weights, teachers)),
+                effective_map=w_lin,
                 gates=state.gate_vector(),
                 path_norms=jnp.sqrt(jnp.sum(paths**2, axis=(1, 2))),
                 similarity=similarity_matrix(teachers[: config.n_teachers], paths),
-                context_alignment=row_cosine(target, w_lin),
+                minibatch_loss=minibatch_loss(state, batch_at(i), target),
+                dtype=dtype,
             )
 
         def euler_step(state, i):

@@ -38,6 +38,7 @@ from .continual import GatePolicy, LearnedGates
 from .euler import EulerScan
 from .frames import Frame
 from .._students.multi_head import MultiHead, MultiHeadStudent
+from .._recording import make_record
 from ..metrics import row_cosine
 
 
@@ -134,7 +135,6 @@ class MultiHeadFrame(Frame):
         n_heads = state.V.shape[0]
         P, H, _ = state.W.shape
         heads = state.head_maps()
-        target = jnp.tensordot(weights, self.teachers, axes=1)
         current = jnp.tensordot(weights[:n_heads].astype(heads.dtype), heads, axes=1)
         blocks = state.V.reshape(n_heads, -1, P, H)
         contributions = jnp.einsum("mipk,p,pkj->mpij", blocks, state.c, state.W)  # head m, path p
@@ -142,17 +142,15 @@ class MultiHeadFrame(Frame):
             self.teachers[:n_heads], contributions)
         minibatch = jnp.nan if input_covariance is None else mode_loss(self.outputs, state, weights, self.teachers,
                                                                       input_covariance)
-        return dict(
-            t=jnp.asarray(t, config.float_dtype),
-            block=jnp.asarray(block, jnp.int32),
-            task=jnp.argmax(weights).astype(jnp.int32),
-            loss=mode_loss(self.outputs, state, weights, self.teachers),
-            closing_loss=mode_loss(self.outputs, state, previous_weights, self.teachers),
-            minibatch_loss=jnp.asarray(minibatch, config.float_dtype),
+        return make_record(
+            t=t, block=block, weights=weights, previous_weights=previous_weights, teachers=self.teachers,
+            loss_against=lambda w: mode_loss(self.outputs, state, w, self.teachers),
+            effective_map=current,
             gates=state.c,
             path_norms=jnp.sqrt(jnp.sum(state.W**2, axis=(1, 2))),
             similarity=similarity,
-            context_alignment=row_cosine(target, current),
+            minibatch_loss=minibatch,
+            dtype=config.float_dtype,
         )
 
 
