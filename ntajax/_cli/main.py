@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from .._provenance import VERSION
 from .._presets.runs import PRESETS
 from .._simulation import Simulation
 from .names import ENGINES, GRADIENTS, STATIC_OPTIONS, apply_flat, parse_assignment_strings, toml_base
@@ -47,6 +48,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="ntajax",
         description="Simulate the Neural Task Abstraction model (gated linear networks learning blocked tasks).",
     )
+    parser.add_argument("--version", action="version", version=f"ntajax {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
@@ -83,6 +85,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                        help="override a field of the base simulation (repeatable; names as for ntajax run --set)")
     sweep.add_argument("--out", required=True, help="output directory (the store is DIR/sweep.zarr)")
+    sweep.add_argument("--explain", action="store_true",
+                       help="do not run: print points, runs, compiled programs, chunks, devices, memory, store size "
+                            "and an estimated time (from a short calibration run); nothing is written")
     _cluster_options(sweep)
 
     phase = sub.add_parser(
@@ -200,6 +205,11 @@ def command_sweep(args) -> int:
     from .._sweep.execute import run_sweep
 
     sweep = _load_sweep(args.spec, args.assignments)  # validated before anything runs
+    if args.explain:
+        plan = run_sweep(sweep, os.path.join(args.out, "sweep.zarr"), chunk_size=args.chunk_size,
+                         memory_budget_mb=args.memory_mb, scheduler=args.scheduler, explain=True)
+        print(f"sweep {args.spec} → {args.out}/sweep.zarr (not run)\n{plan}")
+        return 0
     start = time.perf_counter()
     ds = run_sweep(sweep, os.path.join(args.out, "sweep.zarr"), chunk_size=args.chunk_size,
                    memory_budget_mb=args.memory_mb, scheduler=args.scheduler, progress=not args.no_progress)

@@ -27,25 +27,12 @@ import xarray as xr
 from .._store.sweep_store import SweepStore, fill_grid, grid_dataset, open_sweep
 from .._warnings import warn_at_caller
 from .cluster import parse_scheduler, run_on_cluster
+from .plan import SweepPlan, plan_sweep, run_bytes
 from .sweep import Sweep, compute_chunk, program_width, run_points
 
 __all__ = ["DEFAULT_MEMORY_BUDGET_MB", "choose_chunk_size", "compile_count", "compute_chunk", "run_bytes", "run_sweep"]
 
 DEFAULT_MEMORY_BUDGET_MB = 512.0
-
-
-def run_bytes(sweep: Sweep) -> int:
-    """Rough peak bytes of one run (one point, one seed) inside a chunk: the record buffer,
-    the student state and, in sampled mode, one block of random inputs."""
-    c = sweep.config
-    n_paths = getattr(c.student, "n_paths", 1)
-    per_record = 8 + n_paths * (1 + c.n_teachers) + n_paths * max(c.d_out, 1)
-    state = 4 * n_paths * c.d_out * c.d_in
-    rng_batch = getattr(c.engine, "rng_batch", 0)
-    draws = rng_batch * c.d_in * c.d_in if c.gradient.is_sampled else 0
-    evaluation = getattr(c.engine, "eval_size", 0) * (c.d_in + c.d_out)  # MinibatchScan's fixed evaluation batch
-    weights = state // 4 * -(-c.grid.n_save // c.recording.weights_every) if c.recording.weights else 0
-    return 4 * (c.grid.n_save * per_record + 6 * state + draws + evaluation + weights)
 
 
 def choose_chunk_size(sweep: Sweep, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, n_devices: int = 1) -> int:
@@ -82,7 +69,8 @@ def run_sweep(
     progress: bool = True,
     on_chunk=None,
     description: str = "sweep",
-) -> xr.Dataset:
+    explain: bool = False,
+) -> "xr.Dataset | SweepPlan":
     """Run (or resume) a sweep into the zarr store ``out`` and return it on the sweep grid.
 
     Args:
@@ -103,6 +91,9 @@ def run_sweep(
         progress: show a progress bar over chunks with points/s and ETA.
         on_chunk: optional callback ``on_chunk(index)`` after each chunk is stored.
         description: label of the progress bar.
+        explain: do not run: return the :class:`~ntajax._sweep.plan.SweepPlan` (points, runs,
+            compiled programs, chunks, devices, memory, store size, estimated time from a short
+            calibration) of what this call would run; nothing is written.
     """
     if scheduler is not None:
         parse_scheduler(scheduler)  # reject a bad address before creating the store
@@ -119,6 +110,12 @@ def run_sweep(
             f"so that every device holds {rounded // n_devices} points of each chunk."
         )
         chunk_size = rounded
+    if explain:
+        done = None
+        if out is not None and os.path.exists(out):
+            existing = SweepStore.open(out, sweep, chunk_size)  # refuses another sweep's store, writes nothing
+            chunk_size, done = existing.chunk_size, existing.done()
+        return plan_sweep(sweep, chunk_size, n_devices, done=done)
     store = None if out is None else SweepStore.open(out, sweep, chunk_size)
     if store is not None:
         chunk_size = store.chunk_size
