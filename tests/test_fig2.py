@@ -29,7 +29,12 @@ def test_cli_run_writes_store_and_png(tmp_path, capsys):
     assert ds.attrs["seed"] == 0  # the root seed of the run is recorded
     assert ds.attrs["jax_version"] == jax.__version__ and "cpu" in ds.attrs["device"]
     assert (out / "summary.png").stat().st_size > 10_000
-    assert "flexible" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    line = next(l for l in printed.splitlines() if l.startswith("flexible "))
+    final = ds["final_alignment"].sel(variant="flexible").values
+    half = 12.706204736174698 * final.std(ddof=1) / np.sqrt(2)  # t_{0.975, 1}: two seeds
+    assert f"{final.mean():.3f} ± {final.std(ddof=1) / np.sqrt(2):.3f}" in line and "(2/2)" in line
+    assert f"[{final.mean() - half:.3f}, {final.mean() + half:.3f}]" in line
 
 
 def _fig2_result(mode: str):

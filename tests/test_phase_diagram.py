@@ -236,3 +236,28 @@ def test_refined_boundary_matches_a_dense_grid():
     refined = refine_boundary(coarse, "tau_ratio", bracket)
     assert np.all((bracket[:, 0] <= refined) & (refined <= bracket[:, 1]))
     assert np.all(np.abs(np.log(refined) - np.log(boundary)) <= np.log(x[1] / x[0]) + 1e-9), (refined, boundary)
+
+
+def test_cells_with_diverged_seeds_are_marked_on_the_heatmap():
+    """A cell averaged over fewer seeds than it ran is marked with a cross, never silently averaged."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from ntajax._cli.phase_diagram import draw_panel
+
+    values = np.full((2, 3, 4), 0.9)
+    values[1, 2, 0] = np.nan  # one diverged seed in cell (1, 2)
+    ds = xr.Dataset({"final_alignment": (("tau_ratio", "block_over_tau_w", "seed"), values)},
+                    coords={"tau_ratio": [1.0, 2.0], "block_over_tau_w": [1.0, 2.0, 3.0]},
+                    attrs={"dims": json.dumps(["tau_ratio", "block_over_tau_w"])})
+    fig, ax = plt.subplots()
+    draw_panel(fig, ax, ds, np.nanmean(values, axis=-1), label="A", cmap="Oranges", limits=(0.5, 1.0), boundary=False)
+    marks = [c for c in ax.collections if c.get_label().startswith("1 cell(s) with diverged seeds")]
+    assert len(marks) == 1
+    np.testing.assert_allclose(marks[0].get_offsets(), [[3.0, 2.0]])
+    plt.close(fig)

@@ -167,20 +167,26 @@ def command_run(args) -> int:
 
 
 def _summary_table(ds) -> str:
+    """One line per variant: final A_tot as mean ± SEM [95 % Student-t interval] (seeds that
+    entered/ran; ``!`` where seeds diverged), adaptation time of the first and last block, labels."""
     import numpy as np
 
     from .._plotting import nan_mean_std
+    from ..metrics import format_statistic, seed_statistics
 
-    lines = [f"{'variant':<10} {'final A_tot':>12} {'first/last adapt. time':>24} {'flexible seeds':>15} {'diverged':>9}"]
+    lines = [f"{'variant':<10} {'final A_tot: mean ± SEM [95% t-interval] (seeds)':>48} {'first/last adapt. time':>24} "
+             f"{'flexible seeds':>15} {'diverged':>9}"]
     for name in ds["variant"].values:
         v = ds.sel(variant=name)
         adapt = nan_mean_std(v["adaptation_time"].values, axis=0)[0]
         valid = adapt[np.isfinite(adapt)]
         first, last = (valid[0], valid[-1]) if valid.size else (np.nan, np.nan)
+        final = format_statistic(seed_statistics(v["final_alignment"].values))
         lines.append(
-            f"{str(name):<10} {float(v['final_alignment'].mean()):>12.3f} {first:>11.3f} / {last:<10.3f}"
+            f"{str(name):<10} {final:>48} {first:>11.3f} / {last:<10.3f}"
             f" {int((v['regime'] == 1).sum()):>9d}/{v.sizes['seed']:<5d} {int((v['status'] != 0).sum()):>9d}"
         )
+    lines.append("intervals: Student-t over the seeds that entered; diverged seeds are left out and counted ('!').")
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ import xarray as xr
 import zarr
 
 from .._plotting import mean_sem
+from ..metrics._seeds import seed_statistics as statistics_over_seeds
 from .._sweep.phase import DEFAULT_THRESHOLD, boundary_by_interpolation, refine_boundary
 from .._sweep.sweep import Sweep
 from .._sweep.execute import run_sweep
@@ -98,6 +99,13 @@ def draw_panel(fig, ax, ds: xr.Dataset, values: np.ndarray, *, label: str, cmap:
         line = refined if np.isfinite(refined).any() else ds["boundary"].values
         ax.plot(line, ds["boundary_row"].values, color="tab:blue", lw=2, marker="o", ms=3,
                 label="flexible/forgetful boundary: mean A_tot = ¾ (ntajax's threshold)")
+    # cells averaged over fewer seeds than they ran (diverged seeds) are marked, never hidden
+    incomplete = statistics_over_seeds(ds["final_alignment"].transpose(y_axis, x_axis, "seed").values).incomplete
+    if incomplete.any():
+        rows, cols = np.nonzero(incomplete)
+        ax.scatter(ds[x_axis].values[cols], ds[y_axis].values[rows], marker="x", color="black", s=14, lw=0.8,
+                   label=f"{incomplete.sum()} cell(s) with diverged seeds (mean over the rest)")
+    if boundary or incomplete.any():
         ax.legend(fontsize=7, loc="lower right")
     for axis_name, setter in ((x_axis, ax.set_xscale), (y_axis, ax.set_yscale)):
         axis_values = ds[axis_name].values

@@ -12,6 +12,7 @@ from ._alignment import context_alignment, matched_mismatched, specialisation, t
 from ._assignment import assign_paths, path_order, row_matching, same_output_fraction, unassigned_paths
 from ._cosine import column_cosine, frobenius_cosine, row_cosine, similarity_matrix
 from ._continual import any_total_alignment, best_gate_loss, best_readout_loss, best_row_gate_loss, previous_task_loss
+from ._seeds import SeedStatistics, format_statistic, seed_statistics
 from ._regime import DIVERGED, FLEXIBLE, FORGETFUL, UNDEFINED, classify_regime, gate_separation
 from ._representations import (
     choose_clusters,
@@ -75,6 +76,9 @@ __all__ = [
     "classify_regime",
     "UNDEFINED",
     "DIVERGED",
+    "SeedStatistics",
+    "format_statistic",
+    "seed_statistics",
     "column_cosine",
     "context_alignment",
     "covariance_f_ratio",
