@@ -70,3 +70,11 @@ def check_figure_files(result, names, png_min_bytes: int = 10_000) -> None:
 
 
 __all__ = ["tree_allclose", "random_gated", "jnp", "tiny_figures", "check_figure_files"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_compilation_caches():
+    """Drop every compiled program after each test module: a full run compiles thousands of
+    programs in one process, and XLA's CPU compiler was seen to segfault late in such a run."""
+    yield
+    jax.clear_caches()
