@@ -11,22 +11,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
+from .metrics._seeds import nan_mean_std
+
 VARIANT_COLOURS = {"flexible": "black", "forgetful": "tab:grey"}
 TASK_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
-
-
-def nan_mean_std(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sample std (ddof = 1) along ``axis`` over the finite entries; NaN where fewer than
-    one (mean) or two (std) entries are finite — e.g. where every seed diverged — without numpy's
-    empty-slice warnings."""
-    x = np.asarray(x, dtype=float)
-    finite = np.isfinite(x)
-    n = np.sum(finite, axis=axis)
-    total = np.sum(np.where(finite, x, 0.0), axis=axis)
-    mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-    squares = np.sum(np.where(finite, (x - np.expand_dims(mean, axis)) ** 2, 0.0), axis=axis)
-    std = np.where(n > 1, np.sqrt(squares / np.maximum(n - 1, 1)), np.nan)
-    return mean, std
 
 
 def mean_sem(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -131,7 +131,6 @@ def baselines(flexible: Simulation, *, lambda_ewc: float, ewc_decay: float = 1.0
 CONTINUAL_FIELDS = ("adaptation_time", "censored", "retention", "regated_retention", "final_alignment", "mean_alignment",
                     "final_loss", "end_task_loss", "status")
 """The :class:`ntajax.Summary` fields the comparison keeps per run."""
-_BLOCK_FIELDS = ("adaptation_time", "censored", "retention", "regated_retention")
 
 
 def _gate_policy(config: Simulation):
@@ -242,17 +241,18 @@ class ContinualSummaries(Reducer):
         return {name: getattr(summary, name) for name in CONTINUAL_FIELDS}
 
     def variables(self, config):
-        out = {name: Variable(("block",) if name in _BLOCK_FIELDS else ()) for name in CONTINUAL_FIELDS}
-        out["censored"] = Variable(("block",), np.bool_, "the loss never fell below the threshold in the block")
-        out["end_task_loss"] = Variable(("teacher",), description="expected loss on every base task at the end")
-        out["status"] = Variable(dtype=np.int32, description="0 ok, 1 diverged, 2 solver failed")
-        out["retention"] = Variable(("block",), description=(
-            "expected loss on the previous block's task at the end of each block (student as is)"))
-        out["regated_retention"] = Variable(("block",), description=(
-            "retention after re-setting only the gates (weights frozen)"))
-        out["adaptation_time"] = Variable(("block",), description=(
-            "time to expected loss < 0.1 after each block start (MODEL §7.6)"))
-        return out
+        return {
+            "adaptation_time": Variable(("block",), description="time to expected loss < 0.1 after each block start (MODEL §7.6)"),
+            "censored": Variable(("block",), np.bool_, "the loss never fell below the threshold in the block"),
+            "retention": Variable(("block",), description=(
+                "expected loss on the previous block's task at the end of each block (student as is)")),
+            "regated_retention": Variable(("block",), description="retention after re-setting only the gates (weights frozen)"),
+            "final_alignment": Variable(),
+            "mean_alignment": Variable(),
+            "final_loss": Variable(),
+            "end_task_loss": Variable(("teacher",), description="expected loss on every base task at the end"),
+            "status": Variable(dtype=np.int32, description="0 ok, 1 diverged, 2 solver failed"),
+        }
 
 
 # -------------------------------------------------------------------------------------------- sweep

@@ -35,6 +35,20 @@ class SeedStatistics(NamedTuple):
         return self.n < self.n_total
 
 
+def nan_mean_std(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample std (ddof = 1) along ``axis`` over the finite entries; NaN where fewer than
+    one (mean) or two (std) entries are finite — e.g. where every seed diverged — without numpy's
+    empty-slice warnings."""
+    x = np.asarray(x, dtype=float)
+    finite = np.isfinite(x)
+    n = np.sum(finite, axis=axis)
+    total = np.sum(np.where(finite, x, 0.0), axis=axis)
+    mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    squares = np.sum(np.where(finite, (x - np.expand_dims(mean, axis)) ** 2, 0.0), axis=axis)
+    std = np.where(n > 1, np.sqrt(squares / np.maximum(n - 1, 1)), np.nan)
+    return mean, std
+
+
 def seed_statistics(x, axis: int = -1, confidence: float = 0.95) -> SeedStatistics:
     """:class:`SeedStatistics` of ``x`` along its seed ``axis``.
 
@@ -51,12 +65,9 @@ def seed_statistics(x, axis: int = -1, confidence: float = 0.95) -> SeedStatisti
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence={confidence!r} must lie strictly between 0 and 1 (e.g. 0.95).")
     x = np.moveaxis(np.asarray(x, dtype=float), axis, -1)
-    finite = np.isfinite(x)
-    n = finite.sum(axis=-1)
-    total = np.where(finite, x, 0.0).sum(axis=-1)
-    mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-    squares = np.where(finite, (x - mean[..., None]) ** 2, 0.0).sum(axis=-1)
-    sem = np.where(n > 1, np.sqrt(squares / np.maximum(n - 1, 1) / np.maximum(n, 1)), np.nan)
+    n = np.isfinite(x).sum(axis=-1)
+    mean, std = nan_mean_std(x, axis=-1)
+    sem = std / np.sqrt(np.maximum(n, 1))
     quantile = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
     half = np.where(n > 1, quantile * sem, np.nan)
     return SeedStatistics(mean=mean, sem=sem, low=mean - half, high=mean + half, n=n, n_total=x.shape[-1])
