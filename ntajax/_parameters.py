@@ -43,19 +43,19 @@ def concrete(x) -> float | None:
 
 def check_finite(owner: str, name: str, value: float | None) -> None:
     if value is not None and not math.isfinite(value):
-        raise ValueError(f"{owner}: {name}={value:.7g} must be finite.")
+        raise ValueError(f"{owner}: {name}={value:.7g} must be finite; give a finite real number.")
 
 
 def check_positive(owner: str, name: str, value: float | None) -> None:
     check_finite(owner, name, value)
     if value is not None and value <= 0:
-        raise ValueError(f"{owner}: {name}={value:.7g} must be positive.")
+        raise ValueError(f"{owner}: {name}={value:.7g} must be positive; give a number > 0.")
 
 
 def check_non_negative(owner: str, name: str, value: float | None) -> None:
     check_finite(owner, name, value)
     if value is not None and value < 0:
-        raise ValueError(f"{owner}: {name}={value:.7g} must be non-negative.")
+        raise ValueError(f"{owner}: {name}={value:.7g} must be non-negative; give a number ≥ 0 (0 switches it off).")
 
 
 def check_size(owner: str, name: str, value) -> None:

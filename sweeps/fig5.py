@@ -10,11 +10,13 @@
 Every store is a resumable sweep store under ``ctx.out/data`` named by the sweep's fingerprint.
 """
 
-from ntajax._cli.figure import FigureContext
-from ntajax._cli.phase_diagram import run_phase_diagram
+import os
+from pathlib import Path
+
+from ntajax._cli.figure import FigureContext, PlannedStore
+from ntajax._cli.phase_diagram import explain_phase_diagram, run_phase_diagram
 from ntajax._sweep.sweep import Sweep
 from ntajax._presets.sweeps import fig5a, fig5b, phase_a, phase_b
-from ntajax._sweep.execute import run_sweep
 
 
 def paper_panels(ctx: FigureContext) -> dict[str, Sweep]:
@@ -39,11 +41,16 @@ def dense_panels(ctx: FigureContext) -> dict[str, Sweep]:
 
 def compute(ctx: FigureContext) -> dict:
     out = {}
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
     for name, sweep in paper_panels(ctx).items():
-        out[f"fig5{name}"] = run_sweep(sweep, ctx.data_dir / f"fig5{name}-{sweep.fingerprint()[:16]}.zarr", progress=ctx.progress)
+        out[f"fig5{name}"] = ctx.sweep(f"fig5{name}", sweep)
     dense = dense_panels(ctx)
     key = "-".join(s.fingerprint()[:8] for s in dense.values())
-    results = run_phase_diagram(dense, str(ctx.data_dir / f"phase-{key}"), progress=ctx.progress, refine=ctx.size != "tiny")
+    where, refine = str(ctx.data_dir / f"phase-{key}"), ctx.size != "tiny"
+    if ctx.explain:
+        done = all(os.path.exists(os.path.join(where, "phase_diagram.zarr", name, "boundary_refined")) for name in dense)
+        ctx.plan.append(PlannedStore(name="dense phase diagram", path=Path(where) / "phase_diagram.zarr", reused=done,
+                                     work=explain_phase_diagram(dense, where, refine=refine)))
+        return out
+    results = run_phase_diagram(dense, where, progress=ctx.progress, refine=refine)
     out.update({f"dense_{name}": ds for name, ds in results.items()})
     return out

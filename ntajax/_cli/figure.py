@@ -47,12 +47,17 @@ class FigureContext:
         size: ``"paper"``, ``"quick"`` or ``"tiny"`` (see :data:`SIZES`).
         progress: show progress bars.
         seed: root random seed.
+        explain: plan only: :meth:`cached` and :meth:`sweep` record what they would compute or
+            reuse in :attr:`plan` (a list of :class:`PlannedStore`) and return empty stores;
+            nothing is simulated or written.
     """
 
     out: Path
     size: str = "paper"
     progress: bool = True
     seed: int = 0
+    explain: bool = False
+    plan: list = dataclasses.field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self):
         if self.size not in SIZES:
@@ -72,11 +77,33 @@ class FigureContext:
     def data_dir(self) -> Path:
         return self.out / "data"
 
-    def cached(self, name: str, description, compute: Callable[[], xr.Dataset]) -> xr.Dataset:
-        """A store keyed by the content hash of ``description`` (see :func:`ntajax._cache.cached_dataset`)."""
-        from .._store.cache import cached_dataset
+    def cached(self, name: str, description, compute: Callable[[], xr.Dataset], *, work: str = "") -> xr.Dataset:
+        """A store keyed by the content hash of ``description`` (see :func:`ntajax._store.cache.cached_dataset`).
 
+        ``work`` says in a few words what ``compute`` simulates (``"2 variants × 10 seeds × 20000
+        steps"``), for :attr:`explain` plans. In explain mode nothing is computed: the store is
+        recorded in :attr:`plan` and an empty Dataset is returned."""
+        from .._store.cache import cached_dataset, content_hash
+
+        if self.explain:
+            path = self.data_dir / f"{name}-{content_hash(description)[:16]}.zarr"
+            self.plan.append(PlannedStore(name=name, path=path, reused=path.exists(), work=work))
+            return xr.Dataset()
         return cached_dataset(self.data_dir, name, description, compute)
+
+    def sweep(self, name: str, sweep) -> xr.Dataset:
+        """Run ``sweep`` (a :class:`ntajax.Sweep`) into the resumable store
+        ``data/<name>-<fingerprint[:16]>.zarr`` and return it; in explain mode record its
+        :class:`~ntajax._sweep.plan.SweepPlan` in :attr:`plan` instead and return an empty Dataset."""
+        from .._sweep.execute import run_sweep
+
+        path = self.data_dir / f"{name}-{sweep.fingerprint()[:16]}.zarr"
+        if self.explain:
+            plan = run_sweep(sweep, path, explain=True)
+            self.plan.append(PlannedStore(name=name, path=path, reused=plan.n_pending == 0, work=str(plan)))
+            return xr.Dataset()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return run_sweep(sweep, path, progress=self.progress)
 
     def save(self, fig, name: str) -> list[Path]:
         """Write ``fig`` as ``out/<name>.png`` and ``out/<name>.pdf`` and close it."""
@@ -88,6 +115,29 @@ class FigureContext:
         fig.savefig(paths[1])
         plt.close(fig)
         return paths
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedStore:
+    """One store a figure would compute or reuse (:attr:`FigureContext.explain`).
+
+    Attributes:
+        name: the store's readable name.
+        path: where it is (or would be) stored.
+        reused: whether a complete store is already there (nothing to compute).
+        work: what computing it simulates (may be empty), or a sweep's full plan.
+    """
+
+    name: str
+    path: Path
+    reused: bool
+    work: str = ""
+
+    def __str__(self) -> str:
+        head = f"  {'reuse  ' if self.reused else 'compute'}  {self.name:<28} {self.path}"
+        if not self.work or self.reused:
+            return head
+        return head + "\n" + "\n".join("      " + line for line in self.work.splitlines())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,6 +308,9 @@ def add_figure_command_arguments(parser: argparse.ArgumentParser) -> None:
     """``NAME ... | all``, ``--list`` and the options of :func:`add_figure_arguments`."""
     parser.add_argument("names", nargs="*", metavar="NAME", help="figure names, or 'all'")
     parser.add_argument("--list", action="store_true", help="list the figures and exit")
+    parser.add_argument("--explain", action="store_true",
+                        help="do not run: list the stores each figure would compute or reuse, with the plan of its "
+                             "sweeps (points, runs, programs, chunks, memory, estimated time); nothing is written")
     add_figure_arguments(parser)
 
 
@@ -266,7 +319,35 @@ def context_from_args(args) -> FigureContext:
         import os
 
         os.environ["NTAJAX_MNIST_DIR"] = str(args.data)  # read by ntajax.mnist at the command-line edge
-    return FigureContext(out=Path(args.out), size=args.size or "paper", progress=not args.no_progress, seed=args.seed)
+    return FigureContext(out=Path(args.out), size=args.size or "paper", progress=not args.no_progress, seed=args.seed,
+                         explain=bool(getattr(args, "explain", False)))
+
+
+def explain_figures(names: list[str], ctx: FigureContext) -> str:
+    """The plan of ``names``: per figure, the stores it would compute or reuse (nothing is run)."""
+    registry = registered_figures()
+    lines = [f"figures at size {ctx.size!r}, stores in {ctx.data_dir} (not run):"]
+    n_compute = 0
+    for name in names:
+        ctx.plan.clear()
+        dependent = False
+        try:
+            registry[name].compute(ctx)
+        except Exception:  # noqa: BLE001 - see below
+            # A later store is built from an earlier store's results, which the plan does not
+            # compute (it got an empty placeholder): say so rather than guess.
+            if not any(not store.reused for store in ctx.plan):
+                raise
+            dependent = True
+        lines.append(f"{name}: {registry[name].title}")
+        lines.extend(str(store) for store in ctx.plan)
+        if dependent:
+            lines.append("  … and further stores built from the results above (planned once those exist)")
+        if not ctx.plan:
+            lines.append("  (no stored simulation: computed while drawing)")
+        n_compute += sum(not store.reused for store in ctx.plan)
+    lines.append(f"{n_compute} store(s) to compute; the others are reused.")
+    return "\n".join(lines)
 
 
 def report(result: FigureResult) -> str:
@@ -301,6 +382,9 @@ def run_figure_command(args, *, draw: bool = True) -> int:
         if name not in registry:
             raise ValueError(f"unknown figure {name!r}; choose from: {', '.join(registry)} or 'all'.")
     ctx = context_from_args(args)
+    if ctx.explain:
+        print(explain_figures(names, ctx))
+        return 0
     start = time.perf_counter()
     if draw:
         import matplotlib

@@ -105,6 +105,9 @@ def _build_parser() -> argparse.ArgumentParser:
     phase.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
     phase.add_argument("--sampled", action="store_true", help="sampled minibatch dynamics (B = 200) instead of the expected flow")
     phase.add_argument("--no-refine", action="store_true", help="skip the bisection refinement of the boundary")
+    phase.add_argument("--explain", action="store_true",
+                       help="do not run: print each panel's points, runs, compiled programs, chunks, memory, store size "
+                            "and estimated time (from a short calibration run); nothing is written")
     _cluster_options(phase)
 
     from .figure import add_figure_command_arguments
@@ -147,6 +150,7 @@ def command_run(args) -> int:
     from .._store.dataset import to_dataset, write_zarr
 
     variants = _variants(args.preset, args.assignments)  # validates before any work
+    os.makedirs(args.out, exist_ok=True)  # a path that cannot be written fails before the simulation
     start = time.perf_counter()
     results = run_variants(variants, jax.random.key(args.seed), progress=not args.no_progress,
                            description=f"ntajax run {args.preset}")
@@ -155,7 +159,6 @@ def command_run(args) -> int:
     ds.attrs["seed"] = args.seed  # the root key is jax.random.key(seed): what reproduces these runs
     ds.attrs["preset"] = args.preset
     ds.attrs["assignments"] = list(args.assignments)
-    os.makedirs(args.out, exist_ok=True)
     write_zarr(ds, os.path.join(args.out, "results.zarr"))
     _headless()
     fig = summary_figure(ds)
@@ -234,6 +237,11 @@ def command_phase_diagram(args) -> int:
         raise ValueError(f"--resolution {args.resolution} must be ≥ 2 and --seeds {args.seeds} ≥ 1.")
     gradient = GRADIENTS["sampled" if args.sampled else "expected"]()
     panels = {"a": phase_a(args.resolution, args.seeds, gradient), "b": phase_b(args.resolution, args.seeds, gradient)}
+    if args.explain:
+        from .phase_diagram import explain_phase_diagram
+
+        print(explain_phase_diagram(panels, args.out, refine=not args.no_refine, scheduler=args.scheduler))
+        return 0
     start = time.perf_counter()
     results = run_phase_diagram(panels, args.out, scheduler=args.scheduler, refine=not args.no_refine,
                                 progress=not args.no_progress)
@@ -272,9 +280,43 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "figure":
             return command_figure(args)
         return command_run(args)
-    except (ValueError, TypeError) as error:
-        print(f"ntajax: error: {error}", file=sys.stderr)
-        return 2
+    except Exception as error:  # noqa: BLE001 - the command line reports, it never shows a traceback for a user error
+        return _report(error, args.command)
+    except KeyboardInterrupt:
+        resumable = args.command in ("sweep", "phase-diagram", "figure")
+        hint = " Completed chunks are stored: run the same command again to resume." if resumable else ""
+        print(f"ntajax: interrupted.{hint}", file=sys.stderr)
+        return 130
+
+
+TRACEBACK_VARIABLE = "NTAJAX_TRACEBACK"
+
+
+def _report(error: Exception, command: str) -> int:
+    """Print a user error as one message without a traceback and return the exit status (2).
+
+    User errors are the checks at construction (``ValueError``/``TypeError``, which name the
+    field, the value and the fix), files that cannot be read or written (``OSError``) and the
+    traced checks of a running program (``eqx.EquinoxRuntimeError``). Anything else is a bug:
+    it is re-raised with its traceback. Setting ``NTAJAX_TRACEBACK=1`` re-raises every error.
+    """
+    import equinox as eqx
+
+    if os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0"):
+        raise error
+    if isinstance(error, (ValueError, TypeError)):
+        message = str(error)
+    elif isinstance(error, OSError):
+        where = f" {error.filename!r}" if error.filename else ""
+        message = f"cannot access{where}: {error.strerror or error}. Check the path (e.g. --out) and its permissions."
+    elif isinstance(error, eqx.EquinoxRuntimeError):
+        message = f"a check inside the compiled program failed: {str(error).strip().splitlines()[0]}"
+    else:
+        raise error
+    print(f"ntajax {command}: error: {message}", file=sys.stderr)
+    if not isinstance(error, (ValueError, TypeError)):
+        print(f"(set {TRACEBACK_VARIABLE}=1 to see where it was raised)", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

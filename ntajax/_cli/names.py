@@ -75,11 +75,15 @@ def static_fields(simulation: Simulation) -> dict[str, list[str]]:
     return out
 
 
-def parse_value(name: str, raw: str, kind: type):
+def parse_value(name: str, raw: str, kind: type, source: str = "--set"):
+    """``raw`` as a ``kind``; a bad value names where it came from (``--set`` or a TOML table)."""
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"--set {name}={raw!r}: expected a value of type {kind.__name__}.") from None
+        example = {"float": "0.05", "int": "4", "str": "expected"}.get(kind.__name__, "...")
+        raise ValueError(
+            f"{source} {name}={raw!r}: expected a value of type {kind.__name__} (e.g. {name}={example})."
+        ) from None
 
 
 def parse_flat(values: Mapping[str, object], base: Simulation, *, source: str = "--set") -> dict[str, object]:
@@ -96,7 +100,7 @@ def parse_flat(values: Mapping[str, object], base: Simulation, *, source: str = 
                 table = GRADIENTS if name == "gradient" else ENGINES
                 if value not in table:
                     raise ValueError(f"{source} {name}={value!r}: choose one of {', '.join(table)}.")
-            changes[name] = value if isinstance(value, kind) and not isinstance(value, bool) else parse_value(name, str(value), kind)
+            changes[name] = value if isinstance(value, kind) and not isinstance(value, bool) else parse_value(name, str(value), kind, source)
             continue
         try:
             base.resolve_path(name)
@@ -114,7 +118,7 @@ def parse_flat(values: Mapping[str, object], base: Simulation, *, source: str = 
             raise ValueError(
                 f"{source} {name}: unknown field. Settable fields: {', '.join(settable_names(base))}."
             ) from None
-        changes[name] = value if isinstance(value, float) else parse_value(name, str(value), float)
+        changes[name] = value if isinstance(value, float) else parse_value(name, str(value), float, source)
     return changes
 
 

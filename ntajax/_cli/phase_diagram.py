@@ -69,6 +69,45 @@ def run_phase_diagram(
     return results
 
 
+REFINE_ITERATIONS = 6
+"""Bisection rounds of the boundary refinement (:func:`ntajax._sweep.phase.refine_boundary`'s default)."""
+
+
+def explain_phase_diagram(panels: dict[str, Sweep], out: str, *, refine: bool = True,
+                          scheduler: str | None = None) -> str:
+    """What :func:`run_phase_diagram` would run, without running it or writing anything.
+
+    Per panel: the sweep's :class:`~ntajax._sweep.plan.SweepPlan` (a resumed store counts only its
+    missing chunks; a store of another sweep is refused) and, with ``refine``, the bisection runs
+    (``REFINE_ITERATIONS`` rounds of one probe point per row × seeds, one more compiled program;
+    time estimated from the panel's calibration at the probe chunk's width). Then the totals.
+    """
+    root = os.path.join(out, "phase_diagram.zarr")
+    lines, total_s, total_runs, total_programs = [], 0.0, 0, 0
+    for name, sweep in panels.items():
+        plan = run_sweep(sweep, os.path.join(root, name), scheduler=scheduler, explain=True)
+        lines.append(f"panel {name}: {' × '.join(a.name for a in sweep.axes)} → {root}/{name}")
+        lines.extend("  " + line for line in str(plan).splitlines())
+        total_runs += plan.n_pending * plan.n_seeds
+        total_programs += plan.n_programs
+        total_s += plan.estimated_s or 0.0
+        if refine:
+            rows = len(sweep.axes[0].values)
+            runs = REFINE_ITERATIONS * rows * sweep.n_seeds
+            time_s = None
+            if plan.run_step_s is not None:
+                time_s = plan.compile_s + plan.run_step_s * runs * plan.steps_per_run
+                total_s += time_s
+            when = "" if time_s is None else f", ≈ {time_s:.0f} s"
+            lines.append(f"  refinement    {REFINE_ITERATIONS} bisection rounds × {rows} rows × {sweep.n_seeds} seeds = "
+                         f"{runs:,} runs, 1 more compiled program{when}")
+            total_runs += runs
+            total_programs += 1
+    lines.append(f"total: {total_runs:,} runs, at most {total_programs} compiled programs (panels of one structure "
+                 f"share theirs), ≈ {total_s:.0f} s (±50 %; nothing was run or written)")
+    return "\n".join(lines)
+
+
 AXIS_LABELS = {
     "tau_ratio": r"gate speed $\tau_w/\tau_c$",
     "block_over_tau_w": r"block length $\tau_B/\tau_w$",
@@ -146,8 +185,11 @@ def phase_summary(results: dict[str, xr.Dataset]) -> str:
         mean = ds["final_alignment"].mean("seed")
         flexible = float((ds["regime"] == 1).mean())
         diverged = int((ds["status"] == 1).sum())
+        incomplete = int((ds["final_alignment"].isnull().any("seed")).sum())
+        marked = f" in {incomplete} cell(s), marked × in the figure" if incomplete else ""
         lines.append(f"panel {name}: {y_axis} × {x_axis}, {ds.sizes[y_axis]}×{ds.sizes[x_axis]} cells × {ds.sizes['seed']} seeds;"
-                     f" mean A_tot {float(mean.min()):.2f}–{float(mean.max()):.2f}; flexible runs {flexible:.0%}; diverged {diverged}")
+                     f" mean A_tot {float(mean.min()):.2f}–{float(mean.max()):.2f}; flexible runs {flexible:.0%};"
+                     f" diverged runs {diverged}{marked}")
         boundary = ds["boundary_refined"].values if np.isfinite(ds["boundary_refined"].values).any() else ds["boundary"].values
         pairs = ", ".join(f"{y:.3g}→{b:.3g}" for y, b in zip(ds["boundary_row"].values, boundary) if np.isfinite(b))
         lines.append(f"  boundary ({y_axis} → {x_axis}): {pairs or 'none inside the grid'}")
