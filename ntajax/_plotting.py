@@ -1,7 +1,8 @@
 """The summary figure of ``ntajax run`` (reads a results Dataset; never trains).
 
-Bands are mean ± SEM over seeds, SEM = sample std (ddof 1)/√N (FIGURES.md §0), and the
-caption says so. Importing this module sets no matplotlib state: the command line chooses the
+Bands are mean ± SEM over seeds, SEM = sample std (ddof 1)/√N (FIGURES.md §0), with the
+95 % Student-t interval shaded lighter around them, and the caption says so; seeds that diverged
+are left out and counted in the caption. Importing this module sets no matplotlib state: the command line chooses the
 backend when a command draws.
 """
 
@@ -56,7 +57,7 @@ def summary_figure(ds: xr.Dataset):
     for name in ds["variant"].values:
         v = ds.sel(variant=name)
         colour = VARIANT_COLOURS.get(str(name), None)
-        band(ax_loss, t, v["loss"].values, colour, label=str(name))
+        band(ax_loss, t, v["loss"].values, colour, label=str(name), interval=True)
         gates, pi = v["gates"].values, v["assignment"].values
         if gates.shape[-1] == ds.sizes["path"]:
             for m in range(pi.shape[1]):
@@ -72,7 +73,7 @@ def summary_figure(ds: xr.Dataset):
         mismatched = np.stack(
             [sim[s][:, ~is_matched[s]].mean(axis=-1) for s in range(n_seeds)]
         )  # mean over the mismatched (teacher, path) entries of each seed
-        band(ax_align, t, matched.mean(axis=1), colour, label=f"{name} matched")
+        band(ax_align, t, matched.mean(axis=1), colour, label=f"{name} matched", interval=True)
         band(ax_align, t, mismatched, colour, linestyle="--", label=f"{name} mismatched")
         tau_w = stored_parameter(ds, name, "student.tau_w")
         block_length = stored_parameter(ds, name, "curriculum.block_length")
@@ -90,15 +91,21 @@ def summary_figure(ds: xr.Dataset):
     ax_adapt.set_yscale("log")
     for ax in axes.ravel():
         ax.legend(fontsize=7, loc="best")
-    fig.suptitle(f"mean ± SEM over N = {n_seeds} seeds (common random numbers across variants)", fontsize=9)
+    diverged = int((ds["status"] != 0).sum()) if "status" in ds else 0
+    note = f"; {diverged} diverged run(s) left out" if diverged else ""
+    fig.suptitle(f"{band_caption(n_seeds, paired=False)}; loss and matched alignment also show the 95 % "
+                 f"Student-t interval (lighter){note} (common random numbers across variants)", fontsize=9)
     return fig
 
 
 # ---------------------------------------------------------------- helpers for figure scripts
-def band(ax, t, x, colour=None, label=None, linestyle="-", kind: str = "sem", lw: float = 1.0, alpha: float = 0.25):
+def band(ax, t, x, colour=None, label=None, linestyle="-", kind: str = "sem", lw: float = 1.0, alpha: float = 0.25,
+         interval: bool = False):
     """Plot the seed mean of ``x`` (seeds first) with a ± SEM (``kind="sem"``) or ± std band.
 
     SEM = std(ddof=1)/√N (FIGURES.md §0); the band is never rescaled. A single seed draws no band.
+    With ``interval``, the 95 % Student-t interval over the finite seeds
+    (:func:`ntajax.metrics.seed_statistics`) is shaded as well, lighter, around the SEM band.
     """
     x = np.asarray(x, dtype=float)
     if kind == "sem":
@@ -111,6 +118,11 @@ def band(ax, t, x, colour=None, label=None, linestyle="-", kind: str = "sem", lw
     (line,) = ax.plot(t, mean, color=colour, label=label, linestyle=linestyle, lw=lw)
     if x.shape[0] > 1:
         ax.fill_between(t, mean - spread, mean + spread, color=line.get_color(), alpha=alpha, lw=0)
+    if interval and x.shape[0] > 1:
+        from .metrics._seeds import seed_statistics
+
+        stat = seed_statistics(x, axis=0)
+        ax.fill_between(t, stat.low, stat.high, color=line.get_color(), alpha=alpha * 0.4, lw=0)
     return line
 
 
