@@ -29,6 +29,7 @@ from ._students.multi_head import MultiHead, MultiHeadStudent
 from ._engines.multi_head import GatedOutputs, MultiHeadScan, OrthogonalOutputs, OutputMode, ParallelOutputs
 from ._analysis.representations import hidden_geometry, hidden_map, last_block_ends, task_variances, unit_maps
 from ._run import run_stacked
+from ._compile_cache import enable_compilation_cache
 from . import metrics
 
 from ._provenance import VERSION as __version__
@@ -73,6 +74,7 @@ __all__ = [
     "Blocked",
     "BlockOverTauW",
     "column_norm_penalty",
+    "enable_compilation_cache",
     "compare_methods",
     "Gated",
     "LinearStudent",

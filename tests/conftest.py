@@ -1,11 +1,18 @@
 """Shared test helpers."""
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import pytest
+import os
 
-import ntajax
+# The command line turns JAX's persistent compilation cache on by default (ntajax._compile_cache);
+# tests call it in-process, so keep them from writing to the user's cache and changing JAX's
+# configuration for the tests that follow (tests/test_cli.py checks the cache in a subprocess).
+os.environ.setdefault("NTAJAX_COMPILE_CACHE", "off")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import ntajax  # noqa: E402
 
 
 def tree_allclose(a, b, *, rtol=1e-6, atol=1e-6) -> bool:

@@ -143,3 +143,62 @@ def test_figure_explain_lists_stores_to_compute_then_to_reuse(tmp_path, capsys):
     again = capsys.readouterr().out
     assert re.search(r"reuse\s+fig8\s", again) and "0 store(s) to compute" in again
     assert os.path.isdir(planned.group(1))  # the real run wrote its store where the plan said
+
+
+def _sweep_in_fresh_process(tmp_path, out: str, *extra: str, env_cache: str | None) -> None:
+    import subprocess
+    import sys
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('[base]\nt_total = 0.2\nn_save = 11\ngradient = "expected"\n[axes]\ntau_c = [0.05, 0.1]\n'
+                    '[sweep]\nn_seeds = 2\n')
+    env = dict(os.environ)
+    env.pop("NTAJAX_COMPILE_CACHE", None)
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    if env_cache is not None:
+        env["NTAJAX_COMPILE_CACHE"] = env_cache
+    proc = subprocess.run([sys.executable, "-m", "ntajax._cli.main", "sweep", str(spec), "--out", str(tmp_path / out),
+                           "--no-progress", *extra], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_compilation_cache_is_on_by_default_keyed_by_host_and_reused(tmp_path):
+    from ntajax._compile_cache import host_key
+
+    _sweep_in_fresh_process(tmp_path, "first", env_cache=None)
+    folders = list((tmp_path / "xdg" / "ntajax").iterdir())
+    assert [f.name for f in folders] == [f"xla-{host_key()}"]
+    entries = set(os.listdir(folders[0]))
+    assert entries  # the sweep's programs were stored
+    # a fresh process running the same sweep finds every program it needs: nothing new is stored
+    _sweep_in_fresh_process(tmp_path, "second", env_cache=None)
+    assert set(os.listdir(folders[0])) == entries
+
+    # the flag wins over a folder named in the environment
+    _sweep_in_fresh_process(tmp_path, "off", "--no-compile-cache", env_cache=str(tmp_path / "unused"))
+    assert not (tmp_path / "unused").exists()
+    assert set(os.listdir(folders[0])) == entries
+
+
+def test_the_environment_moves_or_disables_the_cache(monkeypatch, tmp_path):
+    from ntajax._compile_cache import cache_disabled_by_environment, default_cache_dir
+
+    monkeypatch.setenv("NTAJAX_COMPILE_CACHE", str(tmp_path / "elsewhere"))
+    assert default_cache_dir() == tmp_path / "elsewhere" and not cache_disabled_by_environment()
+    for off in ("off", "0", "False"):
+        monkeypatch.setenv("NTAJAX_COMPILE_CACHE", off)
+        assert cache_disabled_by_environment()
+    monkeypatch.delenv("NTAJAX_COMPILE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert not cache_disabled_by_environment() and default_cache_dir().parent == tmp_path / "ntajax"
+
+
+def test_host_key_changes_with_the_cpu_features(monkeypatch):
+    from ntajax import _compile_cache
+
+    monkeypatch.setattr(_compile_cache, "_cpu_flags", lambda: "avx2 fma sse4_2")
+    avx2 = _compile_cache.host_key()
+    monkeypatch.setattr(_compile_cache, "_cpu_flags", lambda: "avx2 avx512f fma sse4_2")
+    assert _compile_cache.host_key() != avx2
+    with pytest.raises(ValueError, match="min_compile_time_s"):
+        _compile_cache.enable_compilation_cache(min_compile_time_s=-1)

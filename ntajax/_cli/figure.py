@@ -33,6 +33,8 @@ from pathlib import Path
 
 import xarray as xr
 
+from .options import add_compile_cache_option, start_compile_cache
+
 SIZES = ("paper", "quick", "tiny")
 """Figure sizes: the paper's settings; fewer seeds and less time for a fast look; the
 smallest run that exercises every code path (tests)."""
@@ -300,6 +302,7 @@ def add_figure_arguments(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--size", choices=SIZES, default="paper", help="paper (default), quick or tiny (smoke test)")
     parser.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_compile_cache_option(parser)
     parser.add_argument("--data", default=None, metavar="DIR",
                         help="MNIST IDX files for fig7 (sets NTAJAX_MNIST_DIR; default: that variable or the shipped test split)")
 
@@ -406,6 +409,7 @@ def _command_main(argv, *, prog: str, description: str, draw: bool) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_figure_command_arguments(parser)
     args = parser.parse_args(argv)
+    start_compile_cache(args)
     try:
         return run_figure_command(args, draw=draw)
     except (ValueError, TypeError) as error:

@@ -15,6 +15,7 @@ import time
 from .._provenance import VERSION
 from .._presets.runs import PRESETS
 from .._simulation import Simulation
+from .options import add_compile_cache_option, start_compile_cache
 from .names import ENGINES, GRADIENTS, STATIC_OPTIONS, apply_flat, parse_assignment_strings, toml_base
 
 _SET_HELP = (
@@ -68,6 +69,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="output directory (default: ./results)")
     run.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_compile_cache_option(run)
     sub.add_parser("presets", help="list the presets and sweep presets")
 
     sweep = sub.add_parser(
@@ -132,6 +134,7 @@ def _cluster_options(parser) -> None:
     parser.add_argument("--chunk-size", type=int, default=None, help="points per compiled call (default: from --memory-mb)")
     parser.add_argument("--memory-mb", type=float, default=512.0, help="memory budget of one chunk in MB (default 512)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_compile_cache_option(parser)
 
 
 def _variants(preset: str, assignments: list[str]):
@@ -262,6 +265,7 @@ def command_figure(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    start_compile_cache(args)
     try:
         if args.command == "presets":
             from .._presets.sweeps import SWEEP_PRESETS
