@@ -2,6 +2,8 @@
 
 from ._curricula.clock import block_bounds, block_starts, count_blocks, original_block_steps, original_switch_block
 from ._curricula.curriculum import SCHEDULE_NAMES, Blocked, Curriculum, Interleaved, Smooth, schedule
+from ._curricula.curriculum import LossTriggered, TriggerState
+from ._gradient import NoisyBatch
 from ._dynamics import ode_vector_field, velocity
 from ._engines.base import Engine
 from ._engines.euler import EulerScan, SubspaceScan
@@ -113,6 +115,9 @@ __all__ = [
     "hidden_map",
     "IIDTeachers",
     "Interleaved",
+    "LossTriggered",
+    "NoisyBatch",
+    "TriggerState",
     "L2Pull",
     "last_block_ends",
     "load_trajectory",

@@ -29,6 +29,7 @@ def velocity(
     input_covariance: Float[Array, "d_in d_in"] | None,
     model: StudentModel,
     regulariser: Regulariser,
+    noise_term: Float[Array, "d_out d_in"] | None = None,
 ) -> LinearStudent:
     """dθ/dt = −∇_θ L / τ_θ for every parameter group (a student-shaped pytree).
 
@@ -36,9 +37,14 @@ def velocity(
     regulariser's gradient comes from autodiff of :class:`ntajax.Regulariser`, whose norms
     carry the spec's subgradients. The time constants are the model's
     (:meth:`StudentModel.time_constants`). Tests check the sum against autodiff of the full loss.
+
+    ``noise_term``: σ·N, the teacher-noise part of the minibatch gradient (G = E Σ̂ + σ N with
+    N = (1/B) Σ_b ε_b x_bᵀ, :class:`ntajax._gradient.NoisyBatch`); ``None`` without noise.
     """
     residual = target - student.effective_map()
     G = residual if input_covariance is None else residual @ input_covariance
+    if noise_term is not None:
+        G = G + noise_term
     task = student.task_gradient(G)
     reg = jax.grad(regulariser)(student)
     taus = model.time_constants(student)

@@ -8,6 +8,14 @@ the input covariance Σ̂ = XᵀX/B, so a mode is just a way of producing Σ̂ f
   ``method="wishart"`` (default when B > d_in) draws Σ̂ directly from its exact law
   Wishart_d(I, B)/B with the Bartlett decomposition (d(d+1)/2 numbers instead of B·d);
   ``method="batch"`` draws X itself. Both give the exact minibatch-gradient distribution.
+
+With teacher output noise σ (targets y = W* x + σ ε, ``TeacherSet.noise``) a step also needs the
+noise statistics of its batch, :class:`NoisyBatch`: the cross term N = (1/B) Σ_b ε_b x_bᵀ and
+the noise energy s = (1/B) Σ_b ‖ε_b‖². Given X, each row of N is N(0, Σ̂/B); with Σ̂ = F Fᵀ
+(Bartlett) N = Z Fᵀ/√B for Z (d_out × d_in) standard normal, and s = (‖Z‖²_F + χ²_{d_out(B−d_in)})/B
+(the part of ε in the column space of X is Z, the rest an independent χ²), so the exact joint law
+is drawn without materialising the batch. The minibatch gradient is then G = E Σ̂ + σ N with
+E = W* − W_eff, and the minibatch loss ½ tr(E Σ̂ Eᵀ) + σ⟨E, N⟩ + ½σ² s.
 """
 
 import abc
@@ -17,6 +25,20 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
+
+
+class NoisyBatch(eqx.Module):
+    """The statistics of one minibatch with teacher output noise (module docstring).
+
+    Attributes:
+        covariance: Σ̂ = XᵀX/B, (d_in, d_in).
+        cross: N = (1/B) Σ_b ε_b x_bᵀ, (d_out, d_in).
+        energy: s = (1/B) Σ_b ‖ε_b‖², ().
+    """
+
+    covariance: Float[Array, "d_in d_in"]
+    cross: Float[Array, "d_out d_in"]
+    energy: Float[Array, ""]
 
 
 class GradientMode(eqx.Module):
@@ -138,6 +160,17 @@ def wishart_factor(key: PRNGKeyArray, d_in: int, batch_size: int, dtype=jnp.floa
     return a / jnp.sqrt(jnp.asarray(batch_size, dtype))
 
 
+def _chi2(key: PRNGKeyArray, dof: int, dtype) -> Float[Array, ""]:
+    """One χ²_dof variate (dof ≥ 1, static) as 2·Gamma(dof/2): Marsaglia–Tsang for dof/2 ≥ 1, and
+    Gamma(α) = Gamma(α + 1)·U^{1/α} for α = ½."""
+    alpha = dof / 2
+    k_gamma, k_boost = jax.random.split(key)
+    if alpha >= 1:
+        return 2.0 * gamma_marsaglia_tsang(k_gamma, jnp.asarray(alpha, dtype))
+    u = jax.random.uniform(k_boost, (), dtype)
+    return 2.0 * gamma_marsaglia_tsang(k_gamma, jnp.asarray(alpha + 1, dtype)) * u ** (1 / alpha)
+
+
 def wishart_covariance(key: PRNGKeyArray, d_in: int, batch_size: int) -> Float[Array, "d_in d_in"]:
     """Σ̂ = XᵀX/B for X with i.i.d. N(0, 1) entries, drawn via Bartlett's decomposition
     (:func:`wishart_factor`): Σ̂ = F Fᵀ. Requires B > d."""
@@ -175,6 +208,28 @@ class SampledGradient(GradientMode):
         if self.method == "wishart" and self.batch_size >= d_in + 1:
             return wishart_covariance(key, d_in, self.batch_size)
         return batch_covariance(key, d_in, self.batch_size)
+
+    def noisy_batch(self, key: PRNGKeyArray, d_in: int, d_out: int) -> NoisyBatch:
+        """Σ̂ and the noise statistics N, s of one step's batch, from their exact joint law.
+
+        Σ̂ is drawn from ``key`` exactly as :meth:`input_covariance` draws it (the same numbers,
+        so a run with σ = 0 takes the noiseless run's steps bit for bit); the noise comes from
+        ``fold_in(key, 1)``. Wishart method: N = Z Fᵀ/√B and s = (‖Z‖² + χ²_{d_out(B−d_in)})/B
+        (module docstring); batch method: ε (B, d_out) is drawn and N = εᵀX/B, s = ‖ε‖²/B.
+        """
+        noise_key = jax.random.fold_in(key, 1)
+        B = self.batch_size
+        if self.method == "wishart" and B >= d_in + 1:
+            f = wishart_factor(key, d_in, B)  # float32, as input_covariance draws it
+            dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # the noise in the run's precision
+            z_key, chi_key = jax.random.split(noise_key)
+            z = jax.random.normal(z_key, (d_out, d_in), dtype)
+            rest = _chi2(chi_key, d_out * (B - d_in), dtype)
+            return NoisyBatch(covariance=f @ f.T, cross=(z @ f.T) / jnp.sqrt(jnp.asarray(B, dtype)),
+                              energy=(jnp.sum(z**2) + rest) / B)
+        x = jax.random.normal(key, (B, d_in))
+        eps = jax.random.normal(noise_key, (B, d_out), x.dtype)
+        return NoisyBatch(covariance=(x.T @ x) / B, cross=(eps.T @ x) / B, energy=jnp.sum(eps**2) / B)
 
     def inputs(self, key: PRNGKeyArray, d_in: int) -> Float[Array, "batch d_in"]:
         """An explicit minibatch X, (B, d_in), of N(0, 1) entries (for nonlinear students)."""

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._dynamics import target_from_weights
+from ._gradient import NoisyBatch
 from ._losses import task_loss
 from ._students.base import LinearStudent
 from .metrics import row_cosine, similarity_matrix
@@ -40,6 +41,12 @@ class Recording(eqx.Module):
     def replace(self, **changes) -> "Recording":
         """A copy with some fields changed (re-validated)."""
         return dataclasses.replace(self, **changes)
+
+
+def noisy_loss(loss: Float[Array, ""], noise: Float[Array, ""] | None, d_out: int) -> Float[Array, ""]:
+    """An expected loss with the teacher-noise floor ½σ²·d_out added (``loss`` itself without noise):
+    the one place where recorded losses gain the floor (``TeacherSet.noise``)."""
+    return loss if noise is None else loss + 0.5 * noise**2 * d_out
 
 
 def make_record(
@@ -95,23 +102,36 @@ def record(
     weights: Float[Array, " n_targets"],
     previous_weights: Float[Array, " n_targets"],
     teachers: Float[Array, "n_targets d_out d_in"],
-    input_covariance: Float[Array, "d_in d_in"] | None,
+    input_covariance,
     n_teachers: int,
     dtype,
+    noise: Float[Array, ""] | None = None,
 ) -> dict:
     """One save point of a linear student: the state before the update of that step (MODEL §5.5),
     laid out by :func:`make_record`.
 
     The similarity matrix compares the paths with the ``n_teachers`` base teachers; the
     minibatch loss is the loss under ``input_covariance`` (NaN without one).
+
+    With teacher output noise σ (``noise``; ``input_covariance`` is then a
+    :class:`ntajax._gradient.NoisyBatch` in sampled mode) every loss includes the noise: ``loss``
+    and ``closing_loss`` are ½‖W* − W_eff‖²_F + ½σ²·d_out (:func:`noisy_loss`), the minibatch loss
+    is ½ tr(E Σ̂ Eᵀ) + σ⟨E, N⟩ + ½σ² s of the step's batch.
     """
     w_eff = student.effective_map()
     paths = student.path_weights()
     target = target_from_weights(weights, teachers)
-    minibatch = jnp.nan if input_covariance is None else task_loss(w_eff, target, input_covariance)
+    if input_covariance is None:
+        minibatch = jnp.nan
+    elif isinstance(input_covariance, NoisyBatch):
+        batch = input_covariance
+        minibatch = (task_loss(w_eff, target, batch.covariance) + noise * jnp.sum((target - w_eff) * batch.cross)
+                     + 0.5 * noise**2 * batch.energy)
+    else:
+        minibatch = task_loss(w_eff, target, input_covariance)
     return make_record(
         t=t, block=block, weights=weights, previous_weights=previous_weights, teachers=teachers,
-        loss_against=lambda w: task_loss(w_eff, target_from_weights(w, teachers)),
+        loss_against=lambda w: noisy_loss(task_loss(w_eff, target_from_weights(w, teachers)), noise, w_eff.shape[0]),
         effective_map=w_eff,
         gates=student.gate_vector(),
         path_norms=jnp.sqrt(jnp.sum(paths**2, axis=(1, 2))),

@@ -70,7 +70,9 @@ def seed_keys(key: PRNGKeyArray, n_seeds: int) -> tuple[PRNGKeyArray, PRNGKeyArr
 def make_teachers(config: Simulation, key: PRNGKeyArray) -> Float[Array, "..."]:
     """The config's teachers from the root key: (M_total, d_out, d_in), or with a leading
     seed axis when the teacher set is drawn per seed."""
-    return _make_teachers(config.teachers, _as_key(key), config.n_seeds, config.n_teachers, config.d_out, config.d_in)
+    # (the output noise is no part of the matrices, and a traced σ cannot be a static argument)
+    return _make_teachers(config.teachers.without_noise(), _as_key(key), config.n_seeds, config.n_teachers,
+                          config.d_out, config.d_in)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4, 5), compiler_options=COMPILER_OPTIONS)
@@ -78,6 +80,17 @@ def _make_teachers(teacher_set, key, n_seeds, n_teachers, d_out, d_in):
     # one compiled program instead of a dozen op-by-op dispatches (each compiles on first use)
     teacher_key, _ = seed_keys(key, n_seeds)
     return teacher_set.make_for_seeds(key=teacher_key, n_seeds=n_seeds, n_teachers=n_teachers, d_out=d_out, d_in=d_in)
+
+
+def _check_start_step(config: Simulation, start_step) -> None:
+    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
+        raise ValueError(f"start_step={start_step!r} must be a non-negative integer.")
+    if start_step and config.curriculum.is_state_dependent:
+        raise ValueError(
+            f"start_step={start_step}: curriculum={type(config.curriculum).__name__}() carries a state (block, time "
+            "below the threshold) that Trajectory.final does not hold, so a run cannot be continued; simulate the "
+            "whole span in one call (start_step=0, no chunks)."
+        )
 
 
 def _check_teachers(config: Simulation, teachers) -> int | None:
@@ -186,8 +199,7 @@ def run_stacked(
         per_seed = [initial_students(c, key) if i is None else _per_seed(c, i) for c, i in zip(configs, init)]
         stacked_init = jax.tree.map(lambda *xs: jnp.stack(xs), *per_seed)
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs) if eqx.is_array(xs[0]) else xs[0], *configs)
-    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
-        raise ValueError(f"start_step={start_step!r} must be a non-negative integer.")
+    _check_start_step(configs[0], start_step)
     with precision(configs[0]):
         out = _run_stacked(stacked, key, stacked_teachers, stacked_init, not shared, jnp.int32(start_step))
         return [jax.tree.map(lambda x: x[v], out) for v in range(n)]
@@ -226,8 +238,7 @@ def run(
         teachers = make_teachers(config, key)
     teacher_axis = _check_teachers(config, teachers)
     init_axis = None if init is None else _check_init(config, init)
-    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
-        raise ValueError(f"start_step={start_step!r} must be a non-negative integer.")
+    _check_start_step(config, start_step)
     with precision(config):
         return _run(config, key, jnp.asarray(teachers), init, teacher_axis, init_axis, jnp.int32(start_step))
 

@@ -30,13 +30,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._curricula import clock
 from ._curricula.curriculum import Blocked, Curriculum, Interleaved
 from ._engines.base import Engine
 from ._engines.euler import EulerScan
 from ._gradient import GradientMode, SampledGradient
 from ._losses import Regulariser
-from ._parameters import PathAddressed, path_getter, check_size, concrete
+from ._parameters import PathAddressed, path_getter, check_size, scalar_fields
 from ._recording import Recording
 from ._students.base import StudentModel
 from ._students.linear import Gated
@@ -63,7 +62,8 @@ class Simulation(PathAddressed):
         d_in, d_out: input and output dimension (static).
         n_teachers: M, base teachers (static).
         student: the student model, e.g. :class:`ntajax.Gated` (default ``Gated()``).
-        teachers: the teacher set (static; default rotated orthogonal teachers, s = 1/√d_in).
+        teachers: the teacher set (default rotated orthogonal teachers, s = 1/√d_in); its structure is
+            static, its output noise σ (``teachers.noise``, when set) a traced leaf.
         curriculum: the curriculum (default ``Blocked()``: every base teacher in turn, τ_B = 1).
         regulariser: the clean regulariser (default: none).
         gradient: :class:`ntajax.SampledGradient` (default, B = 200) or
@@ -81,7 +81,7 @@ class Simulation(PathAddressed):
     d_out: int = eqx.field(static=True, default=10)
     n_teachers: int = eqx.field(static=True, default=2)
     student: StudentModel = eqx.field(default_factory=Gated)
-    teachers: TeacherSet = eqx.field(static=True, default_factory=OrthogonalTeachers)
+    teachers: TeacherSet = eqx.field(default_factory=OrthogonalTeachers)
     curriculum: Curriculum = eqx.field(default_factory=Blocked)
     regulariser: Regulariser = eqx.field(default_factory=Regulariser)
     gradient: GradientMode = eqx.field(static=True, default_factory=SampledGradient)
@@ -132,10 +132,19 @@ class Simulation(PathAddressed):
         """Length of per-block outputs: ``recording.n_blocks`` or ⌈t_total/τ_B⌉."""
         if self.recording.n_blocks is not None:
             return self.recording.n_blocks
-        value = concrete(self.curriculum.block_length)
-        if value is None:
-            raise ValueError("curriculum.block_length is traced and recording.n_blocks is not set: set it explicitly.")
-        return clock.count_blocks(self.grid.t_total, value)
+        count = self.curriculum.block_count_bound(scalar_fields(self.curriculum), self.grid.t_total, self.grid.dt)
+        if count is None:
+            names = ", ".join(f"curriculum.{n}" for n, v in scalar_fields(self.curriculum).items() if v is None)
+            raise ValueError(f"{names} is traced and recording.n_blocks is not set: set it explicitly.")
+        return count
+
+    def block_count_at(self, values: dict[str, float | None]) -> int | None:
+        """The blocks a run with these traced values (by full path, e.g. a sweep point's) can
+        contain: ⌈t_total/τ_B⌉ for clock curricula, the bound of
+        :meth:`ntajax.LossTriggered.block_count_bound` for a loss-triggered one; ``None`` where a
+        needed value is traced."""
+        own = {path[len("curriculum."):]: v for path, v in values.items() if path.startswith("curriculum.")}
+        return self.curriculum.block_count_bound(own, self.grid.t_total, self.grid.dt)
 
     def state_shape(self):
         """The shape of one seed's initial student state: a state of the student's type with
@@ -216,13 +225,20 @@ class Simulation(PathAddressed):
             raise ValueError(
                 f"curriculum.block_length={block_length:.7g} is shorter than one step dt={dt}; use block_length ≥ dt."
             )
-        if self.recording.n_blocks is not None and block_length is not None:
-            needed = clock.count_blocks(self.grid.t_total, block_length)
-            if needed > self.recording.n_blocks:
-                raise ValueError(
-                    f"recording.n_blocks={self.recording.n_blocks} is smaller than the ⌈t_total/block_length⌉ = {needed} "
-                    "blocks this simulation runs; raise n_blocks or leave it as None."
-                )
+        needed = self.block_count_at(values) if self.recording.n_blocks is not None else None
+        if needed is not None and needed > self.recording.n_blocks:
+            rule = ("⌈n_steps/min(n_hold, n_max)⌉" if self.curriculum.is_state_dependent
+                    else "⌈t_total/block_length⌉")
+            raise ValueError(
+                f"recording.n_blocks={self.recording.n_blocks} is smaller than the {rule} = {needed} "
+                "blocks this simulation can run; raise n_blocks or leave it as None."
+            )
+        noise = values.get("teachers.noise")
+        if noise not in (None, 0.0) and not self.engine.supports_teacher_noise:
+            raise ValueError(
+                f"teachers.noise={noise:.6g}: engine={type(self.engine).__name__}() does not model teacher output noise; "
+                "use engine=ntajax.EulerScan() (or SubspaceScan()/Diffrax() for the expected flow), or noise=None."
+            )
         for name in self.student.time_constant_names:
             tau = values.get(f"student.{name}")
             if tau is None:
@@ -259,6 +275,20 @@ class Simulation(PathAddressed):
             raise ValueError(
                 "Interleaved(per='sample') is defined for gradient=ExpectedGradient() only; "
                 "use Interleaved(per='step') with sampled gradients."
+            )
+        if schedule.is_state_dependent and not engine.supports_state_dependent_curriculum:
+            why = (" (its switch times must be known before the solve, and a loss-triggered switch is not)"
+                   if not engine.supports_sampled else "")
+            raise ValueError(
+                f"engine={type(engine).__name__}() computes the block from the time step and cannot run "
+                f"curriculum={type(schedule).__name__}(), whose blocks follow the learner{why}; use "
+                "engine=ntajax.EulerScan() (expected or sampled gradients) or ntajax.SubspaceScan()."
+            )
+        if self.teachers.noise is not None and not engine.supports_teacher_noise:
+            raise ValueError(
+                f"teachers={type(self.teachers).__name__}(noise=...): engine={type(engine).__name__}() does not model "
+                "teacher output noise; use engine=ntajax.EulerScan() (or SubspaceScan()/Diffrax() for the expected "
+                "flow), or noise=None."
             )
         engine.check(self)
 

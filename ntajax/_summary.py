@@ -15,6 +15,7 @@ from ._compile import COMPILER_OPTIONS
 from ._simulation import Simulation
 from ._trajectory import Trajectory
 from .metrics import adaptation_times, assign_paths, classify_regime, gate_separation
+from .metrics._blocks import recorded_block_bounds
 from .metrics._continual import any_total_alignment
 from .metrics._regime import DIVERGED
 
@@ -33,7 +34,9 @@ class Summary(eqx.Module):
         mean_alignment: () time mean of A_tot up to the read-out time.
         adaptation_time: (K,) time to expected loss < threshold after each block start (§7.6);
             NaN for blocks that do not exist (K = simulation.block_count) and for curricula
-            without blocks.
+            without blocks. For a curriculum whose blocks follow the learner
+            (:class:`ntajax.LossTriggered`) the block starts are the first recorded time of each
+            block (``metrics._blocks.recorded_block_bounds``: exact to the recording spacing).
         censored: (K,) True where the loss never fell below the threshold in the block.
         final_loss: () expected loss at the read-out time (of the block that it closes).
         gate_separation: () ntajax's gate one-hotness measure (see ``metrics.gate_separation``),
@@ -111,7 +114,10 @@ def summarise_one(config: Simulation, trajectory: Trajectory, threshold: float =
     else:
         pi = jnp.full((n_teachers,), -1, jnp.int32)
         alignment = any_total_alignment(trajectory.similarity, weights)
-    starts, ends = block_bounds(config.curriculum.block_length, config.block_count, t_end, config.grid.dt)
+    if config.schedule.is_state_dependent:  # blocks that follow the learner: read them from the record
+        starts, ends = recorded_block_bounds(t, trajectory.block, config.block_count, t_end, valid)
+    else:
+        starts, ends = block_bounds(config.curriculum.block_length, config.block_count, t_end, config.grid.dt)
     loss = jnp.where(valid, trajectory.loss, jnp.nan)
     times, censored = adaptation_times(t, loss, starts, ends, threshold)
     if not config.schedule.is_blocked:

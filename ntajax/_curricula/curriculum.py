@@ -7,11 +7,22 @@ W*(t) = Σ_m w_m(t) W*_m. Three families:
 * :class:`Blocked` — piecewise-constant blocked schedules given as phases (§6.1), built
   from the spec's schedule strings by :func:`schedule`;
 * :class:`Smooth` — the smooth periodic curriculum with sharpness g (§6.2);
-* :class:`Interleaved` — the interleaved control, per step or per sample (§6.3).
+* :class:`Interleaved` — the interleaved control, per step or per sample (§6.3);
+* :class:`LossTriggered` — a curriculum that reacts to the learner: the next task starts once the
+  loss has stayed below a threshold for a hold time, or at the latest after a maximum block
+  length (the protocol of Lee, Goldt & Saxe's continual-learning teacher–student code).
 
 Every curriculum carries its block length τ_B (the context duration t_ctx of the smooth
-curriculum, the analysis window of the interleaved control) as a traced array leaf, so a sweep
-over τ_B compiles once; everything else (phases, sharpness, …) is static.
+curriculum, the analysis window of the interleaved control, the maximum block length of the
+loss-triggered curriculum) as a traced array leaf, so a sweep over τ_B compiles once; everything
+else (phases, sharpness, …) is static.
+
+Clock curricula are pure functions of (t, block, step, key), the block coming from the step
+(:func:`clock.block_of_step`). A *state-dependent* curriculum (``is_state_dependent = True``)
+instead carries a state through the engine's scan: :meth:`Curriculum.init_state` gives it before
+the first step and :meth:`Curriculum.advance` updates it after every step from that step's loss;
+its current block is ``state.block``. Engines that support this declare
+``supports_state_dependent_curriculum`` (:class:`ntajax.EulerScan`, :class:`ntajax.SubspaceScan`).
 """
 
 import abc
@@ -25,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .._parameters import check_positive, scalar_fields, traced
+from .._parameters import check_non_negative, check_positive, scalar_fields, traced
 from . import clock
 
 
@@ -75,10 +86,26 @@ class Curriculum(eqx.Module):
     def max_teacher_index(self) -> int:
         """Largest teacher index used; the config checks that this many teachers exist."""
 
-    # Whether the weights depend on the random key (then no deterministic ODE exists) and
-    # whether the curriculum consists of blocks (block metrics are defined).
+    def block_count_bound(self, values: dict[str, float | None], t_total: float, dt: float) -> int | None:
+        """How many blocks a run over [0, t_total] can contain, from this curriculum's traced values
+        by field name (``None`` where a needed value is traced): ⌈t_total/τ_B⌉ for clock curricula."""
+        block_length = values.get("block_length")
+        return None if block_length is None else clock.count_blocks(t_total, block_length)
+
+    # Whether the weights depend on the random key (then no deterministic ODE exists), whether
+    # the curriculum consists of blocks (block metrics are defined) and whether its blocks follow
+    # the learner (a state carried through the scan, see the module docstring).
     is_stochastic = False
     is_blocked = False
+    is_state_dependent = False
+
+    def init_state(self) -> "TriggerState":
+        """The curriculum state before the first step (state-dependent curricula only)."""
+        raise TypeError(f"{type(self).__name__} is a clock curriculum (block from the step); it has no state.")
+
+    def advance(self, state: "TriggerState", loss: Float[Array, ""], dt: float) -> "TriggerState":
+        """The curriculum state after a step whose loss was ``loss`` (state-dependent curricula only)."""
+        raise TypeError(f"{type(self).__name__} is a clock curriculum (block from the step); it has no state.")
 
 
 class Blocked(Curriculum):
@@ -252,6 +279,140 @@ class Interleaved(Curriculum):
             return jnp.zeros(n_targets).at[tasks].add(1.0 / len(self.tasks))
         choice = jax.random.randint(jax.random.fold_in(key, step), (), 0, len(self.tasks))
         return jax.nn.one_hot(tasks[choice], n_targets)
+
+
+class TriggerState(eqx.Module):
+    """The state a :class:`LossTriggered` curriculum carries through the scan (int32 scalars).
+
+    Attributes:
+        block: the block of the next step.
+        last_block: the block of the step just taken (equal to ``block`` before the first step):
+            a save point's ``closing_loss`` is the loss against its task.
+        steps_in_block: steps of ``block`` taken so far.
+        steps_below: consecutive steps of ``block``, up to the last one taken, whose loss was
+            below the threshold.
+    """
+
+    block: Int[Array, ""]
+    last_block: Int[Array, ""]
+    steps_in_block: Int[Array, ""]
+    steps_below: Int[Array, ""]
+
+
+class LossTriggered(Curriculum):
+    """Switch to the next task once the loss has stayed below a threshold for a hold time, or at
+    the latest after a maximum block length (Lee, Goldt & Saxe's continual-learning protocol).
+
+    Block k uses ``tasks[k mod len(tasks)]`` (a teacher index or a tuple of mixture weights, as a
+    :class:`Blocked` sequence; ``None``: every base teacher in turn). The blocks follow the learner,
+    so the curriculum carries a :class:`TriggerState` through the Euler scan.
+
+    **Which loss.** L_i = ½‖W*_k − W_eff(θ_i)‖²_F (+ the teacher-noise floor ½σ²·d_out when the
+    teacher set has output noise), the exact *expected* loss (MODEL §4.1, Σ̂ = I) of the task of
+    the current block k at the state θ_i before step i's update — in sampled mode too (never the
+    minibatch loss). It is the ``loss`` a save point at step i records.
+
+    **When it switches.** With n_hold = max(1, round(hold_time/dt)) and n_max = max(1,
+    round(block_length/dt)) steps: after step i, a block that has run n steps (step i included)
+    ends if L was below ``threshold`` at its last n_hold steps (strictly: L < threshold), or if
+    n = n_max. Then step i + 1 is the first step of block k + 1 — the first step after the
+    criterion holds. A block therefore lasts between min(n_hold, n_max) and n_max steps; the
+    time below the threshold is counted within the current block only (it restarts at a switch).
+    With a threshold the loss never reaches (e.g. 0) this is :class:`Blocked` with
+    τ_B = n_max·dt.
+
+    Args:
+        tasks: the task sequence (static), or ``None`` for every base teacher in turn.
+        threshold: L_θ, the loss threshold (traced, ≥ 0).
+        hold_time: how long the loss must stay below the threshold (traced, ≥ 0; rounded to whole
+            steps, at least one).
+        block_length: the maximum block length τ_max (traced, > 0): a block ends at the latest
+            after this time. The per-block outputs count up to ⌈n_steps/min(n_hold, n_max)⌉
+            blocks (:meth:`block_count_bound`).
+
+    Engines: :class:`ntajax.EulerScan` (expected and sampled gradients) and
+    :class:`ntajax.SubspaceScan`; the others refuse it at construction. A run cannot be continued
+    with ``start_step`` (the curriculum state is not part of ``Trajectory.final``).
+    """
+
+    tasks: tuple[int | tuple[float, ...], ...] | None = eqx.field(static=True, default=None)
+    threshold: Float[Array, ""] = eqx.field(default=0.1, converter=traced)
+    hold_time: Float[Array, ""] = eqx.field(default=0.1, converter=traced)
+    block_length: Float[Array, ""] = eqx.field(default=1.0, converter=traced)
+    is_blocked = True
+    is_state_dependent = True
+
+    def __check_init__(self):
+        if self.tasks is not None and len(self.tasks) == 0:
+            raise ValueError("LossTriggered(tasks=()) is empty: give at least one task, or None for every base teacher.")
+
+    def check_values(self, values):
+        check_positive(type(self).__name__, "block_length", values.get("block_length"))
+        check_non_negative(type(self).__name__, "threshold", values.get("threshold"))
+        check_non_negative(type(self).__name__, "hold_time", values.get("hold_time"))
+
+    @property
+    def max_block_length(self) -> Float[Array, ""]:
+        """τ_max, the maximum block length (the field ``block_length``)."""
+        return self.block_length
+
+    def resolve(self, n_teachers):
+        if self.tasks is not None:
+            return self
+        return self.replace(tasks=tuple(range(n_teachers)))
+
+    @property
+    def _blocked(self) -> Blocked:
+        if self.tasks is None:
+            raise ValueError("LossTriggered() without tasks has no fixed teacher count: call .resolve(n_teachers) first.")
+        return Blocked(((0, self.tasks),), block_length=self.block_length)
+
+    @property
+    def max_teacher_index(self) -> int:
+        return self._blocked.max_teacher_index
+
+    def task_of_block(self, block: Int[Array, ""], n_targets: int) -> Float[Array, " n_targets"]:
+        """Weight vector of block ``block``: ``tasks[block mod len(tasks)]``."""
+        return self._blocked.task_of_block(block, n_targets)
+
+    def weights(self, *, t, block, step, key, n_targets):
+        del t, step, key
+        return self.task_of_block(block, n_targets)
+
+    def block_of_step(self, step, dt):
+        raise TypeError("LossTriggered has no block clock: its block is the state the engine carries (state.block).")
+
+    def steps(self, dt: float) -> tuple[Int[Array, ""], Int[Array, ""]]:
+        """(n_hold, n_max): the hold time and the maximum block length in whole steps (≥ 1)."""
+        n_hold = jnp.maximum(jnp.round(self.hold_time / dt), 1).astype(jnp.int32)
+        n_max = jnp.maximum(jnp.round(self.block_length / dt), 1).astype(jnp.int32)
+        return n_hold, n_max
+
+    def block_count_bound(self, values, t_total, dt):
+        hold, block_length = values.get("hold_time"), values.get("block_length")
+        if hold is None or block_length is None:
+            return None
+        n_steps = max(1, round(t_total / dt))
+        shortest = max(1, min(round(hold / dt), round(block_length / dt)))
+        return max(1, math.ceil(n_steps / shortest))
+
+    def init_state(self) -> TriggerState:
+        zero = jnp.zeros((), jnp.int32)
+        return TriggerState(block=zero, last_block=zero, steps_in_block=zero, steps_below=zero)
+
+    def advance(self, state, loss, dt):
+        """The state after a step of ``state.block`` whose expected loss (at the state before the
+        update) was ``loss``; see the class docstring for the rule."""
+        n_hold, n_max = self.steps(dt)
+        n = state.steps_in_block + 1
+        below = jnp.where(loss < self.threshold, state.steps_below + 1, 0).astype(jnp.int32)
+        switch = (below >= n_hold) | (n >= n_max)
+        return TriggerState(
+            block=state.block + switch.astype(jnp.int32),
+            last_block=state.block,
+            steps_in_block=jnp.where(switch, 0, n).astype(jnp.int32),
+            steps_below=jnp.where(switch, 0, below).astype(jnp.int32),
+        )
 
 
 def _cycle(indices: Sequence[int]) -> tuple[int, ...]:

@@ -29,10 +29,15 @@ class Engine(eqx.Module):
     ``supports_stochastic_curriculum`` (curricula drawn at random, e.g. interleaved per step).
     ``stackable``: whether variants that differ only in traced fields gain from sharing one
     vmapped call (false for adaptive solvers, whose step counts couple across the batch).
+    ``supports_state_dependent_curriculum``: whether the engine carries a curriculum state through
+    its steps (curricula that react to the learner, e.g. :class:`ntajax.LossTriggered`).
+    ``supports_teacher_noise``: whether it models teacher output noise (``TeacherSet.noise``).
     """
 
     supports_sampled = True
     supports_stochastic_curriculum = True
+    supports_state_dependent_curriculum = False
+    supports_teacher_noise = False
     stackable = True
 
     @abc.abstractmethod

@@ -320,6 +320,9 @@ class ContinualScan(EulerScan):
         unroll, rng_batch: as for :class:`~ntajax.EulerScan` (speed only).
     """
 
+    supports_state_dependent_curriculum = False  # its frame reads the block clock (anchors, heads)
+    supports_teacher_noise = False
+
     penalty: Penalty | None = None
     gates: GatePolicy = eqx.field(static=True, default=LearnedGates())
 

@@ -28,6 +28,11 @@ def _largest_divisor(n: int, limit: int) -> int:
 class EulerScan(Engine):
     """Euler steps in a ``lax.scan`` (MODEL §5.2): sampled or expected gradients.
 
+    Also runs curricula that react to the learner (:class:`ntajax.LossTriggered`: the curriculum
+    state is carried next to the student's, and each step's expected loss advances it) and teacher
+    output noise (``TeacherSet.noise``: in sampled mode each step draws its batch's noise
+    statistics, :meth:`ntajax.SampledGradient.noisy_batch`).
+
     The scan runs over recording intervals: each interval records the state before its
     first step (MODEL §5.5) and then takes ``save_every`` steps, so no step carries a
     branch and memory does not grow with the number of steps.
@@ -39,6 +44,8 @@ class EulerScan(Engine):
             ``fold_in(data_key, i)``, so results do not depend on it).
     """
 
+    supports_state_dependent_curriculum = True
+    supports_teacher_noise = True
     unroll: int = eqx.field(static=True, default=8)
     rng_batch: int = eqx.field(static=True, default=64)
 
@@ -58,6 +65,10 @@ class EulerScan(Engine):
         every = config.save_every
         n_intervals = config.grid.n_save - 1
         last_step = start_step + config.n_steps - 1
+        # A state-dependent curriculum (e.g. LossTriggered) carries its state next to the
+        # student's; a clock curriculum carries None, and its block comes from the step.
+        triggered = schedule.is_state_dependent
+        noisy = mode.is_sampled and config.teachers.noise is not None
 
         def step_time(i):
             return i.astype(config.float_dtype) * dt
@@ -67,8 +78,14 @@ class EulerScan(Engine):
             w = schedule.weights(t=step_time(i), block=block, step=i, key=schedule_key, n_targets=n_targets)
             return block, w
 
+        def weights_of(i, block):
+            return schedule.weights(t=step_time(i), block=block, step=i, key=schedule_key, n_targets=n_targets)
+
         def covariance_at(i):
-            return mode.input_covariance(jax.random.fold_in(batch_key, i), config.d_in)
+            key = jax.random.fold_in(batch_key, i)
+            if noisy:
+                return mode.noisy_batch(key, config.d_in, config.d_out)
+            return mode.input_covariance(key, config.d_in)
 
         def draw(first, n):
             """Input covariances of steps first … first + n − 1, (n, d_in, d_in), or None."""
@@ -76,26 +93,39 @@ class EulerScan(Engine):
                 return None
             return jax.vmap(covariance_at)(first + jnp.arange(n, dtype=jnp.int32))
 
-        def record_at(state, i, covariance):
-            # The final record (i = last_step + 1) closes the last simulated block: label it
-            # with that block's task rather than with a block that is never simulated.
-            block, w = weights_at(jnp.minimum(i, last_step))
-            _, previous = weights_at(jnp.maximum(i - 1, 0))
+        def record_at(carry, i, covariance, final=False):
+            state, cstate = carry
+            if triggered:
+                # the save point's block is the state's; the final record closes the last step's block
+                block = cstate.last_block if final else cstate.block
+                w, previous = weights_of(i, block), weights_of(i, cstate.last_block)
+            else:
+                # The final record (i = last_step + 1) closes the last simulated block: label it
+                # with that block's task rather than with a block that is never simulated.
+                block, w = weights_at(jnp.minimum(i, last_step))
+                _, previous = weights_at(jnp.maximum(i - 1, 0))
             return frame.record(state, t=step_time(i), block=block, weights=w, previous_weights=previous,
                                 input_covariance=covariance, config=config)
 
-        def euler_step(state, step_and_covariance):
+        def euler_step(carry, step_and_covariance):
+            state, cstate = carry
             i, covariance = step_and_covariance
-            block, w = weights_at(i)
-            previous_block = schedule.block_of_step(i - 1, dt)
+            if triggered:
+                block, previous_block = cstate.block, cstate.last_block
+                w = weights_of(i, block)
+            else:
+                block, w = weights_at(i)
+                previous_block = schedule.block_of_step(i - 1, dt)
             state = frame.before_step(state, block=block, previous_block=previous_block, config=config)
             v = frame.velocity(state, w, covariance, config)
-            return jax.tree.map(lambda y, dy: y + dt * dy, state, v), None
+            if triggered:  # the loss of this step's state decides whether the next step starts a new block
+                cstate = schedule.advance(cstate, frame.expected_loss(state, w, config), dt)
+            return (jax.tree.map(lambda y, dy: y + dt * dy, state, v), cstate), None
 
-        def run_steps(state, first, covariances, n):
+        def run_steps(carry, first, covariances, n):
             steps = first + jnp.arange(n, dtype=jnp.int32)
-            state, _ = jax.lax.scan(euler_step, state, (steps, covariances), unroll=min(self.unroll, n))
-            return state
+            carry, _ = jax.lax.scan(euler_step, carry, (steps, covariances), unroll=min(self.unroll, n))
+            return carry
 
         # Intervals are grouped so that the random inputs of a group are drawn at once; an
         # interval longer than rng_batch draws its inputs in sub-blocks instead.
@@ -104,23 +134,28 @@ class EulerScan(Engine):
         else:
             group, sub = 1, _largest_divisor(every, self.rng_batch)
 
-        def save_point(state, i, covariance):
+        def save_point(carry, i, covariance, final=False):
             """What the scan stores for the save point at step i: the record itself, or the
             state (records then come from one vectorised pass after the scan)."""
-            return record_at(state, i, covariance) if frame.records_in_loop else state
+            if frame.records_in_loop:
+                return record_at(carry, i, covariance, final)
+            state, cstate = carry
+            if triggered and final:
+                cstate = eqx.tree_at(lambda c: c.block, cstate, cstate.last_block)
+            return state, cstate
 
-        def interval(state, first, covariances):
+        def interval(carry, first, covariances):
             if sub == every:  # the interval's inputs were drawn with its group
-                first_covariance = None if covariances is None else covariances[0]
-                return run_steps(state, first, covariances, every), save_point(state, first, first_covariance)
-            rec = save_point(state, first, None if not mode.is_sampled or not frame.records_in_loop else covariance_at(first))
+                first_covariance = None if covariances is None else jax.tree.map(lambda x: x[0], covariances)
+                return run_steps(carry, first, covariances, every), save_point(carry, first, first_covariance)
+            rec = save_point(carry, first, None if not mode.is_sampled or not frame.records_in_loop else covariance_at(first))
 
-            def sub_block(state, k):
+            def sub_block(carry, k):
                 start = first + k * sub
-                return run_steps(state, start, draw(start, sub), sub), None
+                return run_steps(carry, start, draw(start, sub), sub), None
 
-            state, _ = jax.lax.scan(sub_block, state, jnp.arange(every // sub, dtype=jnp.int32))
-            return state, rec
+            carry, _ = jax.lax.scan(sub_block, carry, jnp.arange(every // sub, dtype=jnp.int32))
+            return carry, rec
 
         record_weights = config.recording.weights
         weights_every = config.recording.weights_every
@@ -130,32 +165,33 @@ class EulerScan(Engine):
             first = start_step + g * (group * every)
             drawn = draw(first, group * every) if sub == every else None
             if drawn is not None:
-                drawn = drawn.reshape(group, every, *drawn.shape[1:])
+                drawn = jax.tree.map(lambda x: x.reshape(group, every, *x.shape[1:]), drawn)
 
             def one(carry, j):
-                state, weights = carry
+                scan_state, weights = carry
                 index = g * group + j
                 if record_weights:
                     weights = jax.lax.cond(
                         index % weights_every == 0,
-                        lambda b: write_at(b, index // weights_every, frame.decode(state)),
+                        lambda b: write_at(b, index // weights_every, frame.decode(scan_state[0])),
                         lambda b: b,
                         weights,
                     )
-                state, rec = interval(state, first + j * every, None if drawn is None else drawn[j])
-                return (state, weights), rec
+                scan_state, rec = interval(scan_state, first + j * every,
+                                           None if drawn is None else jax.tree.map(lambda x: x[j], drawn))
+                return (scan_state, weights), rec
 
             return jax.lax.scan(one, carry, jnp.arange(group, dtype=jnp.int32))
 
-        state = frame.encode(init)
+        scan_state = (frame.encode(init), schedule.init_state() if triggered else None)
         weight_buffer = (
             jax.tree.map(lambda x: jnp.zeros((n_weight_saves, *x.shape), x.dtype), init) if record_weights else None
         )
-        (state, weight_buffer), records = jax.lax.scan(
-            group_body, (state, weight_buffer), jnp.arange(n_intervals // group, dtype=jnp.int32)
+        (scan_state, weight_buffer), records = jax.lax.scan(
+            group_body, (scan_state, weight_buffer), jnp.arange(n_intervals // group, dtype=jnp.int32)
         )
         end = start_step + config.n_steps
-        last = save_point(state, end, None if not mode.is_sampled else covariance_at(end))
+        last = save_point(scan_state, end, None if not mode.is_sampled else covariance_at(end), final=True)
         records = jax.tree.map(
             lambda r, x: jnp.concatenate([r.reshape(n_intervals, *r.shape[2:]), x[None]]), records, last
         )
@@ -164,7 +200,7 @@ class EulerScan(Engine):
             # in batches of save points, so the transient memory does not grow with n_save
             records = jax.lax.map(lambda x: record_at(x[0], x[1], None), (records, steps),
                                   batch_size=min(config.grid.n_save, 512))
-        final = frame.decode(state)
+        final = frame.decode(scan_state[0])
         if weight_buffer is not None:
             weight_buffer = write_at(weight_buffer, n_weight_saves - 1, final)
         ok = all_finite(final) & jnp.all(jnp.isfinite(records["loss"]))

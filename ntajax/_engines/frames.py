@@ -30,8 +30,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._dynamics import target_from_weights, velocity
+from .._gradient import NoisyBatch
 from .._losses import task_loss
-from .._recording import record
+from .._recording import noisy_loss, record
 from .._students.base import Student
 from .._students.linear import Gated, GatedStudent, PerNeuron, PerNeuronStudent
 
@@ -70,6 +71,12 @@ class Frame(eqx.Module):
     def record(self, state, *, t, block, weights, previous_weights, input_covariance, config) -> dict:
         """The save-point record of :func:`ntajax._recording.record`, from the scan state."""
 
+    def expected_loss(self, state, weights: Float[Array, " n_targets"], config) -> Float[Array, ""]:
+        """The ``loss`` a record at this state would hold: the expected loss against the target of
+        ``weights``, teacher-noise floor included (what a :class:`ntajax.LossTriggered` curriculum
+        compares with its threshold)."""
+        raise NotImplementedError(f"{type(self).__name__} does not compute the expected loss in the scan.")
+
 
 class FullFrame(Frame):
     """The student's own parameters (no reduction)."""
@@ -83,12 +90,21 @@ class FullFrame(Frame):
         return state
 
     def velocity(self, state, weights, input_covariance, config):
+        noise_term = None
+        if isinstance(input_covariance, NoisyBatch):  # teacher output noise, sampled mode
+            noise_term = config.teachers.noise * input_covariance.cross
+            input_covariance = input_covariance.covariance
         return velocity(state, target_from_weights(weights, self.teachers), input_covariance, config.student,
-                        config.regulariser)
+                        config.regulariser, noise_term)
 
     def record(self, state, *, t, block, weights, previous_weights, input_covariance, config):
         return record(state, t=t, block=block, weights=weights, previous_weights=previous_weights, teachers=self.teachers,
-                      input_covariance=input_covariance, n_teachers=config.n_teachers, dtype=config.float_dtype)
+                      input_covariance=input_covariance, n_teachers=config.n_teachers, dtype=config.float_dtype,
+                      noise=config.teachers.noise)
+
+    def expected_loss(self, state, weights, config):
+        loss = task_loss(state.effective_map(), target_from_weights(weights, self.teachers))
+        return noisy_loss(loss, config.teachers.noise, config.d_out)
 
 
 def checked_teachers(teachers, regulariser):
@@ -202,6 +218,10 @@ class SubspaceFrame(Frame):
         dc = (_dot(state.a, residual[None]) - _gate_force_explicit(state.c, config.regulariser)) / config.student.tau_c
         return _Coefficients(a=da, c=dc)
 
+    def expected_loss(self, state, weights, config):
+        residual = self._combine(weights, self.targets) - self._combine(state.c, state.a)
+        return noisy_loss(0.5 * jnp.sum(residual**2), config.teachers.noise, config.d_out)
+
     def _row_dots(self, x, y):
         """⟨X[i, :], Y[i, :]⟩ per row for coefficient vectors x (..., K), y (..., K) → (..., d_out).
 
@@ -227,8 +247,9 @@ class SubspaceFrame(Frame):
             t=jnp.asarray(t, config.float_dtype),
             block=jnp.asarray(block, jnp.int32),
             task=jnp.argmax(weights).astype(jnp.int32),
-            loss=0.5 * jnp.sum((target - effective) ** 2),
-            closing_loss=0.5 * jnp.sum((self._combine(previous_weights, self.targets) - effective) ** 2),
+            loss=noisy_loss(0.5 * jnp.sum((target - effective) ** 2), config.teachers.noise, config.d_out),
+            closing_loss=noisy_loss(0.5 * jnp.sum((self._combine(previous_weights, self.targets) - effective) ** 2),
+                                    config.teachers.noise, config.d_out),
             minibatch_loss=jnp.asarray(jnp.nan, config.float_dtype),
             gates=state.c,
             path_norms=jnp.sqrt(jnp.sum(state.a**2, axis=-1)),
@@ -279,6 +300,11 @@ class RowSubspaceFrame(Frame):
         dc = (jnp.sum(state.a * residual[None], axis=-1) - force) / config.student.tau_c
         return _RowCoefficients(a=da, c=dc)
 
+    def expected_loss(self, state, weights, config):
+        effective = jnp.sum(state.c[..., None] * state.a, axis=0)
+        loss = task_loss(effective, jnp.tensordot(weights, self.targets, axes=1))
+        return noisy_loss(loss, config.teachers.noise, config.d_out)
+
     def record(self, state, *, t, block, weights, previous_weights, input_covariance, config):
         del input_covariance
         target = jnp.tensordot(weights, self.targets, axes=1)  # (d_out, K)
@@ -290,8 +316,9 @@ class RowSubspaceFrame(Frame):
             t=jnp.asarray(t, config.float_dtype),
             block=jnp.asarray(block, jnp.int32),
             task=jnp.argmax(weights).astype(jnp.int32),
-            loss=task_loss(effective, target),
-            closing_loss=task_loss(effective, jnp.tensordot(previous_weights, self.targets, axes=1)),
+            loss=noisy_loss(task_loss(effective, target), config.teachers.noise, config.d_out),
+            closing_loss=noisy_loss(task_loss(effective, jnp.tensordot(previous_weights, self.targets, axes=1)),
+                                    config.teachers.noise, config.d_out),
             minibatch_loss=jnp.asarray(jnp.nan, config.float_dtype),
             gates=state.c.reshape(-1),
             path_norms=jnp.sqrt(jnp.sum(state.a**2, axis=(1, 2))),

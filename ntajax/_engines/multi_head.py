@@ -163,6 +163,9 @@ class MultiHeadScan(EulerScan):
         unroll, rng_batch: as for :class:`~ntajax.EulerScan` (speed only).
     """
 
+    supports_state_dependent_curriculum = False  # its frame reads the block clock (anchors, heads)
+    supports_teacher_noise = False
+
     outputs: OutputMode = eqx.field(static=True, default=GatedOutputs())
     gates: GatePolicy = eqx.field(static=True, default=LearnedGates())
 

@@ -33,6 +33,7 @@ class Diffrax(Engine):
 
     supports_sampled = False
     supports_stochastic_curriculum = False
+    supports_teacher_noise = True  # the expected flow: the gradient is unchanged, the records gain the floor
     stackable = False  # adaptive steps: stacking variants makes every variant take the smallest steps
     solver: diffrax.AbstractSolver = eqx.field(static=True, default=diffrax.Tsit5())
     stepsize_controller: diffrax.AbstractStepSizeController = eqx.field(
@@ -58,7 +59,8 @@ class Diffrax(Engine):
             # the block that ends at t: strictly earlier switches only
             closing = jnp.sum(t > switches).astype(jnp.int32)
             rec = record(student, t=t, block=block, weights=weights_in(t, block), previous_weights=weights_in(t, closing),
-                         teachers=teachers, input_covariance=None, n_teachers=config.n_teachers, dtype=config.float_dtype)
+                         teachers=teachers, input_covariance=None, n_teachers=config.n_teachers, dtype=config.float_dtype,
+                         noise=config.teachers.noise)
             # diffrax pre-fills its output buffers with inf, which cannot be cast to int:
             # carry the integer records as floats through the solve.
             return {k: v.astype(config.float_dtype) if k in _INT_RECORDS else v for k, v in rec.items()}

@@ -78,6 +78,8 @@ def to_dataset(results: Mapping[str, tuple[Simulation, Trajectory, Summary]], *,
     first = configs[0]
     t = np.asarray(results[names[0]][1].t[0])
     starts = np.asarray(block_starts(first.curriculum.block_length, first.block_count, first.grid.dt), np.float64)
+    if first.curriculum.is_state_dependent:  # blocks follow the learner: no clock start; see block_index
+        starts = np.full(first.block_count, np.nan)
     data = {
         "loss": (("variant", "seed", "t"), stack(lambda tr, s: tr.loss)),
         "closing_loss": (("variant", "seed", "t"), stack(lambda tr, s: tr.closing_loss)),

@@ -191,6 +191,9 @@ def summarise_continual(
     if trajectory.weights is None:
         raise ValueError("summarise_continual needs recorded weights: set recording=ntajax.Recording(weights=True, "
                          "weights_every=...) with every block end on the weight grid (continual_sweep does this).")
+    if config.curriculum.is_state_dependent:
+        raise ValueError(f"curriculum={type(config.curriculum).__name__}(): retention is measured at clock block ends, "
+                         "and this curriculum's blocks follow the learner; use the default reducer ntajax.Summaries().")
     config = config.with_block_count()
     if t_end is None:
         t_end = jnp.asarray(config.grid.t_total, trajectory.t.dtype)
