@@ -24,7 +24,7 @@ from ._trajectory import Status, Trajectory
 from ._summary import Summary, summarise, summarise_one
 from ._presets.runs import PRESETS, Variant
 from ._sweep.reducers import Reducer, Summaries, Variable
-from ._sweep.sweep import Axis, BlockOverTauW, FieldAxis, OriginalLambda, Sweep, TauRatio, make_axis
+from ._sweep.sweep import Axis, BlockOverTauW, FieldAxis, OriginalLambda, StaticAxis, Sweep, TauRatio, make_axis
 from ._students.fisher import analytic_fisher
 from ._engines.continual import ContinualScan, FrozenGates, GatePolicy, L2Pull, LearnedGates, OnlineEWC, OracleGates, Penalty
 from ._students.multi_head import MultiHead, MultiHeadStudent
@@ -150,6 +150,7 @@ __all__ = [
     "Summaries",
     "Variable",
     "SampledGradient",
+    "StaticAxis",
     "schedule",
     "SCHEDULE_NAMES",
     "seed_keys",

@@ -80,7 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
             "block_over_tau_w, lambda) × seeds, as chunks of one compiled program. Results go to "
             "DIR/sweep.zarr chunk by chunk; re-running the same command resumes where it stopped, and a store "
             "made by a different spec is refused. SPEC is a sweep preset (fig5a, fig5b, phase_a, phase_b) or a "
-            "TOML file with [base], [axes] and [sweep] sections."
+            "TOML file with [base], [axes] and [sweep] sections, and optionally [static_axes] (static fields such "
+            "as d_in or n_paths: one compiled program per structure, all in the same store)."
         ),
     )
     sweep.add_argument("spec", help="sweep preset name or path to a TOML file")

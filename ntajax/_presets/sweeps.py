@@ -23,7 +23,7 @@ from .._gradient import ExpectedGradient, GradientMode, SampledGradient
 from .._losses import Regulariser
 from .._simulation import Simulation
 from .._students.linear import Gated
-from .._sweep.sweep import OriginalLambda, Sweep, make_axis
+from .._sweep.sweep import OriginalLambda, StaticAxis, Sweep, make_axis
 from .._time_grid import TimeGrid
 
 FIG5A_LAMBDA_NONNEG, FIG5A_LAMBDA_NORM = 0.5, 2.5  # original λ = 0.3, nonneg : L1 = 1 : 5 (MODEL §4.3)
@@ -218,6 +218,12 @@ def load_sweep_toml(path: str, *, build_base: Callable[[Mapping, str], Simulatio
         [base.engine]
         type = "SubspaceScan"
 
+        [static_axes]               # optional: static fields, one compiled program per structure
+        d_in = [20, 40]             # by path or unique last name ("student.n_paths" or n_paths)
+
+        [static_axes.student]       # a sub-table gives paths inside an object: student.n_paths,
+        n_paths = [2, 3]            # labelled by its last name (n_paths)
+
         [axes]                      # traced fields or derived axes (tau_ratio, block_over_tau_w, lambda)
         block_over_tau_w = [1, 4, 10]
         tau_ratio = [1, 2, 5]
@@ -230,6 +236,9 @@ def load_sweep_toml(path: str, *, build_base: Callable[[Mapping, str], Simulatio
         # traces = ["loss", "alignment"]   # optional time series per run
         # trace_every = 10
 
+    The static axes (:class:`ntajax.StaticAxis`) come first in the sweep, in the order written,
+    then the ``[axes]``; either section may be empty, not both.
+
     Args:
         path: the TOML file.
         build_base: turns the ``[base]`` table (and a location for error messages) into the base
@@ -238,23 +247,49 @@ def load_sweep_toml(path: str, *, build_base: Callable[[Mapping, str], Simulatio
     """
     with open(path, "rb") as f:
         spec = tomllib.load(f)
-    unknown = set(spec) - {"base", "axes", "sweep"}
+    unknown = set(spec) - {"base", "axes", "static_axes", "sweep"}
     if unknown:
-        raise ValueError(f"{path}: unknown sections {sorted(unknown)}; use [base], [axes] and [sweep].")
-    if not spec.get("axes"):
+        raise ValueError(f"{path}: unknown sections {sorted(unknown)}; use [base], [static_axes], [axes] and [sweep].")
+    if not spec.get("axes") and not spec.get("static_axes"):
         raise ValueError(f"{path}: the [axes] section is empty; name at least one axis with its values.")
     build_base = simulation_from_spec if build_base is None else build_base
     try:
         base = build_base(spec.get("base", {}), f"{path}: [base]")
     except TypeError as error:
         raise ValueError(f"{path}: [base]: {error}") from None
-    axes = tuple(make_axis(name, values) for name, values in spec["axes"].items())
+    static = tuple(_static_axis(path, name, values) for name, values in _flatten(spec.get("static_axes", {})).items())
+    axes = static + tuple(make_axis(name, values) for name, values in spec.get("axes", {}).items())
     options = spec.get("sweep", {})
     allowed = {"n_seeds", "seed", "zipped", "n_blocks_total", "traces", "trace_every"}
     bad = set(options) - allowed
     if bad:
         raise ValueError(f"{path}: unknown [sweep] options {sorted(bad)}; allowed: {', '.join(sorted(allowed))}.")
     zipped = tuple(tuple(g) for g in options.get("zipped", ()))
-    return Sweep(base, axes, n_seeds=int(options.get("n_seeds", 10)), seed=int(options.get("seed", 0)), zipped=zipped,
-                 n_blocks_total=options.get("n_blocks_total"), traces=tuple(options.get("traces", ())),
-                 trace_every=int(options.get("trace_every", 1)))
+    try:
+        return Sweep(base, axes, n_seeds=int(options.get("n_seeds", 10)), seed=int(options.get("seed", 0)),
+                     zipped=zipped, n_blocks_total=options.get("n_blocks_total"),
+                     traces=tuple(options.get("traces", ())), trace_every=int(options.get("trace_every", 1)))
+    except (ValueError, TypeError) as error:
+        if not static:
+            raise
+        raise type(error)(f"{path}: {error}") from None
+
+
+def _flatten(table: Mapping, prefix: str = "") -> dict:
+    """``{"d_in": [...], "student": {"n_paths": [...]}}`` → ``{"d_in": [...], "student.n_paths": [...]}``."""
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            out |= _flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _static_axis(path: str, name: str, values) -> StaticAxis:
+    if not isinstance(values, list):
+        raise ValueError(f"{path}: [static_axes] {name} = {values!r} must be a list of values, e.g. {name} = [20, 40].")
+    try:
+        return StaticAxis(name=name.rsplit(".", 1)[-1], values=tuple(values), path=name if "." in name else None)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{path}: [static_axes]: {error}") from None

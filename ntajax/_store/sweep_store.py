@@ -20,6 +20,14 @@ sweep or different code, so results are never mixed. Every store carries the pro
 record (:func:`ntajax._provenance.provenance`) as flat attributes and, as one JSON string,
 the ``provenance`` attribute.
 
+Structural sweeps (static axes, :class:`~ntajax._sweep.sweep.StaticAxis`): the structural
+dimensions come first (e.g. ``(d_in, n_paths, tau_c, seed)``), a chunk never spans two
+structures (:meth:`Sweep.chunk`), and the zarr chunks are blocks of one structure's points. A
+variable's own dimension whose size depends on the structure is stored at the largest size with
+the fill value beyond each structure's own size, and the coordinate ``size_<dim>`` on the
+structural dimensions holds each structure's real size (:mod:`ntajax._sweep.structure`).
+Static axes' coordinates keep their integer values (``d_in``: int64).
+
 Coordinates: each axis's values along its dimension (``tau_ratio``; for a zipped group every
 member along the group's dimension); every traced leaf of the simulation has a coordinate on
 the whole grid named by :func:`field_names` (``field_tau_c``, or ``field_<full path>`` where the
@@ -50,7 +58,7 @@ _PROGRESS = "progress/chunk_done"
 
 def stored_variables(sweep: Sweep) -> dict[str, Variable]:
     """The per-run variables of a sweep's results, as its reducer lays them out."""
-    return sweep.reducer.variables(sweep.config)
+    return sweep.layout.variables
 
 
 def stored_fields(sweep: Sweep) -> tuple[str, ...]:
@@ -89,10 +97,15 @@ def _aligned_blocks(shape: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]
     return out
 
 
-def block_points(shape: tuple[int, ...], chunk_size: int) -> tuple[int, tuple[int, ...]]:
+def block_points(shape: tuple[int, ...], chunk_size: int, n_structure_dims: int = 0) -> tuple[int, tuple[int, ...]]:
     """The zarr chunk of a sweep store: (points, shape on the grid) of the largest rectangular
     run of consecutive points whose size divides ``chunk_size`` (the whole grid when one chunk
-    covers it), so that every sweep chunk is a union of whole zarr chunks."""
+    covers it), so that every sweep chunk is a union of whole zarr chunks. With
+    ``n_structure_dims`` leading structural dimensions, the run lies within one structure (the
+    trailing dimensions)."""
+    if n_structure_dims:
+        points, block = block_points(tuple(shape[n_structure_dims:]), chunk_size)
+        return points, (1,) * n_structure_dims + block
     n_points = math.prod(shape)
     if chunk_size >= n_points:
         return n_points, tuple(shape)
@@ -129,20 +142,29 @@ def rectangles(start: int, stop: int, shape: tuple[int, ...]) -> list[tuple[int,
 
 
 def sweep_coords(sweep: Sweep) -> dict:
-    """Coordinates of a sweep's grid: each axis's values along its dimension, and every traced
-    leaf's value on the whole grid (``field_<name>``, with its full path as attribute ``path``)."""
+    """Coordinates of a sweep's grid: each axis's values along its dimension, every traced
+    leaf's value on the whole grid (``field_<name>``, with its full path as attribute ``path``),
+    and, in a structural sweep, each structure's size of every own dimension whose size varies
+    (``size_<dim>`` on the structural dimensions)."""
     dims, shape = list(sweep.dims), tuple(sweep.shape)
     values = sweep.axis_values()
+    static = {a.name for a in sweep.static_axes}
     coords = {}
     for axis in sweep.axes:
         dim = next(d for d in dims if axis.name in d.split("+"))
-        grid = np.asarray([v[axis.name] for v in values], np.float64).reshape(shape)
+        column = [v[axis.name] for v in values]
+        dtype = np.int64 if axis.name in static and all(isinstance(v, int) for v in column) else np.float64
+        grid = np.asarray(column, dtype).reshape(shape)
         index = [0] * len(dims)
         index[dims.index(dim)] = slice(None)
         coords[axis.name] = (dim, grid[tuple(index)])
     points = sweep.point_fields()
-    for path, name in field_names(sweep.config.traced_paths()).items():
+    for path, name in field_names(sweep.structures[0].config.traced_paths()).items():
         coords[name] = (tuple(dims), np.asarray([p[path] for p in points], np.float64).reshape(shape), {"path": path})
+    for dim, sizes in sweep.layout.structure_sizes.items():
+        coords[f"size_{dim}"] = (sweep.structure_dims, np.asarray(sizes, np.int64).reshape(sweep.structure_shape),
+                                 {"description": f"entries of {dim!r} this structure fills; the rest hold the fill value "
+                                                 "(NaN, -2 or False)"})
     return coords
 
 
@@ -156,9 +178,9 @@ def grid_dataset(sweep: Sweep) -> xr.Dataset:
     False): one dimension per axis, then ``seed``, then each variable's own dimensions;
     coordinates from :func:`sweep_coords`; provenance, the sweep's description and fingerprints
     as attributes. The one layout of a store and of an in-memory sweep result."""
-    config, reducer = sweep.config, sweep.reducer
+    layout = sweep.layout
     dims, shape = tuple(sweep.dims), tuple(sweep.shape)
-    sizes = {"seed": sweep.n_seeds} | reducer.sizes(config)
+    sizes = {"seed": sweep.n_seeds} | layout.sizes
     data = {}
     for name, variable in stored_variables(sweep).items():
         extra = ("seed",) + tuple(variable.dims)
@@ -167,7 +189,7 @@ def grid_dataset(sweep: Sweep) -> xr.Dataset:
                       {"description": variable.description} if variable.description else {})
     used = {d for name, (d_, _, _) in data.items() for d in d_}
     coords = {"seed": np.arange(sweep.n_seeds)}
-    coords |= {name: value for name, value in reducer.coords(config).items() if name in used}
+    coords |= {name: value for name, value in layout.coords.items() if name in used}
     coords |= sweep_coords(sweep)
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(provenance_attrs(seed=sweep.seed))
@@ -237,9 +259,9 @@ class SweepStore:
             return store
         ds = grid_dataset(sweep)
         ds.attrs["chunk_size"] = chunk_size
-        _, block_shape = block_points(tuple(sweep.shape), chunk_size)
+        _, block_shape = block_points(tuple(sweep.shape), chunk_size, len(sweep.structure_dims))
         encoding = {name: {"chunks": block_shape + ds[name].shape[len(block_shape):]} for name in stored_fields(sweep)}
-        n_chunks = -(-sweep.n_points // chunk_size)
+        n_chunks = sweep.n_chunks(chunk_size)
         with _quiet():
             ds.to_zarr(path, mode="w", encoding=encoding, consolidated=False)
             group = zarr.open_group(path, mode="r+", use_consolidated=False)
@@ -251,10 +273,11 @@ class SweepStore:
 
     @property
     def n_chunks(self) -> int:
-        return -(-self.sweep.n_points // self.chunk_size)
+        return self.sweep.n_chunks(self.chunk_size)
 
     def chunk_slice(self, index: int) -> slice:
-        return slice(index * self.chunk_size, min((index + 1) * self.chunk_size, self.sweep.n_points))
+        """The grid points (C order) of chunk ``index`` (:meth:`Sweep.chunk`)."""
+        return self.sweep.chunk(index, self.chunk_size)[2]
 
     def done(self) -> np.ndarray:
         """(n_chunks,) bool: which chunks are already stored."""

@@ -36,17 +36,18 @@ DEFAULT_MEMORY_BUDGET_MB = 512.0
 
 
 def choose_chunk_size(sweep: Sweep, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, n_devices: int = 1) -> int:
-    """Points per chunk: as many as fit the memory budget, at most 256 per device, a multiple
-    of the device count, and no more than the sweep needs; where it fits, a multiple of the
-    product of the trailing axes' sizes (whole rows of the grid)."""
+    """Points per chunk: as many as fit the memory budget (of the largest structure), at most 256
+    per device, a multiple of the device count, and no more than one structure needs; where it
+    fits, a multiple of the product of the trailing axes' sizes (whole rows of the grid)."""
     per_point = run_bytes(sweep) * sweep.n_seeds
+    n_points = sweep.points_per_structure
     fit = max(1, int(memory_budget_mb * 2**20 // per_point))
-    size = min(fit, 256 * n_devices, math.ceil(sweep.n_points / n_devices) * n_devices)
-    if size >= sweep.n_points:
+    size = min(fit, 256 * n_devices, math.ceil(n_points / n_devices) * n_devices)
+    if size >= n_points:
         return max(n_devices, size - size % n_devices)
     # Prefer whole rows of the grid: a multiple of the product of the most trailing axes that
     # fits (and of the device count), so each chunk is a few large rectangles of the store.
-    shape = sweep.shape
+    shape = sweep.traced_shape
     for j in range(len(shape)):
         step = math.lcm(math.prod(shape[j:]), n_devices)
         if step <= size:
@@ -55,7 +56,8 @@ def choose_chunk_size(sweep: Sweep, memory_budget_mb: float = DEFAULT_MEMORY_BUD
 
 
 def compile_count() -> int:
-    """How many times the sweep program has been traced in this process."""
+    """How many times the sweep program has been traced in this process (once per distinct
+    structure of a sweep, :attr:`Sweep.n_structures`, unless compiled before)."""
     return eqx.debug.get_num_traces(run_points)
 
 
@@ -79,7 +81,10 @@ def run_sweep(
             :mod:`ntajax._store.sweep_store`); an existing store of the same sweep made by the
             same ntajax code is resumed (with the store's own chunk size), one of a different
             sweep or of different code is refused. ``None``: keep the results in memory and
-            return them in the same layout (nothing is written, nothing resumes).
+            return them in the same layout (nothing is written, nothing resumes). A structural
+            sweep (static axes, :class:`~ntajax._sweep.sweep.StaticAxis`) goes into one store
+            with its structural dimensions first; its chunks never span two structures, and
+            each structure compiles its own program once.
         chunk_size: points per compiled call; default from ``memory_budget_mb``. With several
             local devices it is rounded up to a multiple of the device count (an
             :class:`ntajax.NtajaxWarning` says so), so that every device holds the same
@@ -121,7 +126,7 @@ def run_sweep(
         chunk_size = store.chunk_size
         pending = [i for i, done in enumerate(store.done()) if not done]
     else:
-        pending = list(range(-(-sweep.n_points // chunk_size)))
+        pending = list(range(sweep.n_chunks(chunk_size)))
     results: Iterable[tuple[int, dict]]
     if scheduler is None:
         results = ((i, compute_chunk(sweep, i, chunk_size, n_devices)) for i in pending)
@@ -146,7 +151,8 @@ def _with_progress(results, pending, chunk_size, sweep, show, description):
     from tqdm.auto import tqdm
 
     def points(i):
-        return min((i + 1) * chunk_size, sweep.n_points) - i * chunk_size
+        chunk = sweep.chunk(i, chunk_size)[2]
+        return chunk.stop - chunk.start
 
     total_points = sum(points(i) for i in pending)
     start = time.perf_counter()

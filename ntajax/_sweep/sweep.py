@@ -12,6 +12,13 @@ the device (by default the summary metrics), so memory does not grow with the ti
 
 Axes are applied in order, and each one sees the values set by the axes before it
 (``BlockOverTauW`` after a ``tau_w`` axis uses that point's τ_w).
+
+Structural sweeps: a :class:`StaticAxis` sweeps a static field (``d_in``, ``student.n_paths``,
+``gradient.batch_size``, ``grid.dt``, ``teachers.overlap``, …), which changes the compiled
+program. Static axes come first; every combination of their values is a *structure*
+(:attr:`Sweep.structures`, each an ordinary sweep over the traced axes), run as its own chunks
+of its own compiled program (one per distinct structure) and written into the same store, with
+the structural axes as the leading dimensions of the grid.
 """
 
 import abc
@@ -29,13 +36,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .._curricula.clock import count_blocks
 from .._compile import COMPILER_OPTIONS
 from .._provenance import VERSION, source_digest
 from .._run import make_teachers, seed_keys, simulate
 from .._warnings import deriving
 from .._simulation import Simulation
-from .reducers import TRACE_FIELDS, Reducer, Summaries
+from .reducers import TRACE_FIELDS, Reducer, Summaries, fill_value
+from .structure import Layout, coerce_static, merge_layouts, pad_results, replace_static, resolve_static, static_paths, static_value
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -119,6 +126,62 @@ class OriginalLambda(Axis):
         return super().describe() | {"nonneg_per_lambda": self.nonneg_per_lambda, "norm_per_lambda": self.norm_per_lambda}
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StaticAxis(Axis):
+    """Sweep a static field: ``StaticAxis(name="d_in", values=(20, 40))``.
+
+    A static field is a number that fixes the compiled program's structure (MODEL §2–§5):
+    ``d_in``, ``d_out``, ``n_teachers`` (M), ``student.n_paths`` (P), ``gradient.batch_size``
+    (B), ``grid.dt``, ``grid.t_total``, ``grid.n_save``, ``teachers.overlap`` (ξ of
+    :class:`ntajax.CorrelatedTeachers`), … (:func:`ntajax._sweep.structure.static_paths` lists a
+    simulation's). ``path`` is its dotted path; by default the axis ``name``, resolved against the
+    base simulation (a unique last name such as ``"n_paths"`` or ``"dt"`` works).
+
+    In a :class:`Sweep`, static axes come before the traced axes and may be zipped only with
+    each other. Every combination of their values is one *structure*: the base simulation with
+    those fields replaced (rebuilt through the objects' constructors, so a bad value is
+    refused when the sweep is built, naming the axis, the value and the fix). Each structure
+    compiles its own program, once, for all of its traced points.
+
+    Keys: every structure uses the sweep's root key ``jax.random.key(seed)``, exactly as a
+    separate sweep of that structure would (same teacher key, same seed keys; common random
+    numbers across structures as across traced points). Point (structure s, traced point i,
+    seed n) therefore equals point (i, n) of ``Sweep(structure_s, traced_axes, seed=seed)``
+    run with the same chunk size, bit for bit.
+
+    Shapes: a stored variable whose own dimension depends on the structure (``teacher`` with M,
+    ``gate`` with P, ``block`` with the block count) is stored at the largest size; a structure's
+    entries beyond its own size hold the fill value (NaN for floats, −2 for integers, False for
+    booleans), and the coordinate ``size_<dim>`` (on the structural dimensions) holds each
+    structure's real size. A dimension whose coordinate values differ between structures (e.g.
+    ``trace_t`` with different recording times) is refused.
+
+    Values are numbers: integers for integer fields (sizes), floats for float fields.
+    """
+
+    values: tuple[int | float, ...]
+    path: str | None = None
+
+    def __post_init__(self):
+        values = []
+        for v in tuple(self.values):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(
+                    f"static axis {self.name!r}: value {v!r} is a {type(v).__name__}; a static axis takes numbers "
+                    "(integers for sizes such as d_in, n_paths or batch_size; floats for dt or teachers.overlap)."
+                )
+            values.append(int(v) if isinstance(v, (int, np.integer)) else float(v))
+        object.__setattr__(self, "values", tuple(values))
+        super().__post_init__()
+
+    def fields(self, value, current):
+        del value, current
+        return {}  # sets no traced leaf: it selects the structure
+
+    def describe(self) -> dict:
+        return {"type": type(self).__name__, "name": self.name, "values": list(self.values), "path": self.path or self.name}
+
+
 DERIVED_AXES = {"tau_ratio": TauRatio, "block_over_tau_w": BlockOverTauW, "lambda": OriginalLambda}
 
 
@@ -137,9 +200,12 @@ class Sweep:
 
     Args:
         base: the simulation every point starts from (its ``n_seeds`` is replaced).
-        axes: the axes, applied in order.
-        n_seeds: seeds per point; all points use the same seed keys (common random numbers).
-        zipped: groups of axis names whose values advance together (equal lengths).
+        axes: the axes, applied in order: first any :class:`StaticAxis` (static fields, one
+            compiled program per structure), then the traced axes (one program for all of them).
+        n_seeds: seeds per point; all points use the same seed keys (common random numbers),
+            in every structure (see :class:`StaticAxis`).
+        zipped: groups of axis names whose values advance together (equal lengths; static axes
+            only with static axes).
         seed: root random seed of the sweep.
         n_blocks_total: total-time rule. ``None`` (default): every point runs the base's
             ``t_total``. An integer N: every point runs N of its own blocks, t_end = N·τ_B;
@@ -151,6 +217,10 @@ class Sweep:
         reduce: what to keep of each run, a :class:`~ntajax._sweep.reducers.Reducer`. Default
             (None): :class:`~ntajax._sweep.reducers.Summaries` with ``traces`` and
             ``trace_every``; a reducer of your own replaces them (``traces`` must then be empty).
+
+    The grid's dimensions (:attr:`dims`) are the structural ones (unzipped static axes, then
+    zipped static groups), then the traced ones (unzipped traced axes, then zipped traced
+    groups); points are in C order over them, so the points of one structure are consecutive.
     """
 
     base: Simulation
@@ -185,9 +255,17 @@ class Sweep:
                              f"with reduce={type(self.reduce).__name__}(...) leave them at their defaults.")
         if self.n_blocks_total is not None and self.n_blocks_total < 1:
             raise ValueError(f"n_blocks_total={self.n_blocks_total} must be a positive number of blocks or None.")
+        if self.n_blocks_total is not None and self.base.curriculum.is_state_dependent:
+            raise ValueError(f"n_blocks_total={self.n_blocks_total} reads each point after N blocks of length block_length, "
+                             f"but curriculum={type(self.base.curriculum).__name__}() switches when the learner does; "
+                             "leave n_blocks_total=None (every point runs grid.t_total).")
+        if self.static_axes:
+            self._check_static_axes()
+            self.layout  # builds and checks every structure and its points, and their common layout
+            return
         for axis in self.axes:  # every field an axis names must exist in the simulation
             if isinstance(axis, FieldAxis):
-                self.base.resolve_path(axis.path or axis.name)
+                self._resolve_traced(axis.path or axis.name)
         # Validate every point now: a bad value is rejected before anything runs.
         reference = self.base.concrete_values()
         for point in self._point_fields:
@@ -202,6 +280,42 @@ class Sweep:
                         f"recording grid of spacing {spacing:.6g}; choose block lengths that are multiples of it or a finer n_save."
                     )
 
+    def _resolve_traced(self, name: str) -> str:
+        try:
+            return self.base.resolve_path(name)
+        except ValueError:
+            if name in static_paths(self.base) or any(p.rsplit(".", 1)[-1] == name for p in static_paths(self.base)):
+                raise ValueError(
+                    f"sweep axis {name!r} names a static field, which changes the compiled program: sweep it with "
+                    f"ntajax.StaticAxis(name={name!r}, values=...) (or under [static_axes] in a TOML spec), one compiled "
+                    "program per value."
+                ) from None
+            raise
+
+    def _check_static_axes(self) -> None:
+        """Static axes first, zipped only with static axes, each naming a distinct static field."""
+        first_traced = next((i for i, a in enumerate(self.axes) if not isinstance(a, StaticAxis)), len(self.axes))
+        late = [a.name for a in self.axes[first_traced:] if isinstance(a, StaticAxis)]
+        if late:
+            raise ValueError(
+                f"static axes {late} come after the traced axis {self.axes[first_traced].name!r}; list the static axes "
+                "first: they are the outer dimensions of the grid (one compiled program per structure)."
+            )
+        static = {a.name for a in self.static_axes}
+        for group in self.zipped:
+            kinds = {name in static for name in group}
+            if len(kinds) > 1:
+                raise ValueError(
+                    f"zipped group {group} mixes static axes {[n for n in group if n in static]} with traced axes "
+                    f"{[n for n in group if n not in static]}; zip static axes only with static axes."
+                )
+        paths = {}
+        for axis in self.static_axes:
+            path = resolve_static(self.base, axis.path or axis.name)
+            if path in paths:
+                raise ValueError(f"static axes {paths[path]!r} and {axis.name!r} both set {path}; give each field one axis.")
+            paths[path] = axis.name
+
     @property
     def reducer(self) -> Reducer:
         """What the sweep keeps of each run: ``reduce``, or the summaries with ``traces``."""
@@ -210,33 +324,119 @@ class Sweep:
     def axis(self, name: str) -> Axis:
         return next(a for a in self.axes if a.name == name)
 
+    # ------------------------------------------------------------------ the grid
+    @property
+    def static_axes(self) -> tuple[Axis, ...]:
+        """The :class:`StaticAxis` axes (the structural dimensions)."""
+        return tuple(a for a in self.axes if isinstance(a, StaticAxis))
+
+    @property
+    def traced_axes(self) -> tuple[Axis, ...]:
+        """The axes over traced leaves (every structure's own sweep)."""
+        return tuple(a for a in self.axes if not isinstance(a, StaticAxis))
+
+    def _factors(self, axes) -> list[tuple[str, list[dict]]]:
+        """(dimension, values of each index) of the given axes: unzipped ones, then zipped groups."""
+        names = {a.name for a in axes}
+        groups = [g for g in self.zipped if g[0] in names]
+        grouped = {n for g in groups for n in g}
+        out = [(a.name, [{a.name: v} for v in a.values]) for a in axes if a.name not in grouped]
+        for group in groups:
+            n = len(self.axis(group[0]).values)
+            out.append(("+".join(group), [{name: self.axis(name).values[i] for name in group} for i in range(n)]))
+        return out
+
+    @property
+    def structure_dims(self) -> tuple[str, ...]:
+        """The structural dimensions (empty without static axes)."""
+        return tuple(d for d, _ in self._factors(self.static_axes))
+
+    @property
+    def structure_shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for _, v in self._factors(self.static_axes))
+
+    @property
+    def traced_dims(self) -> tuple[str, ...]:
+        """The dimensions of every structure's own grid (the traced axes)."""
+        return tuple(d for d, _ in self._factors(self.traced_axes))
+
+    @property
+    def traced_shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for _, v in self._factors(self.traced_axes))
+
     @property
     def dims(self) -> tuple[str, ...]:
-        """Dimension names of the result grid: unzipped axes, then one per zipped group."""
-        grouped = {n for g in self.zipped for n in g}
-        out = [a.name for a in self.axes if a.name not in grouped]
-        out += ["+".join(g) for g in self.zipped]
-        return tuple(out)
+        """Dimension names of the result grid: the structural dimensions, then the traced ones
+        (each: unzipped axes, then one per zipped group)."""
+        return self.structure_dims + self.traced_dims
 
     @property
     def shape(self) -> tuple[int, ...]:
-        grouped = {n for g in self.zipped for n in g}
-        out = [len(a.values) for a in self.axes if a.name not in grouped]
-        out += [len(self.axis(g[0]).values) for g in self.zipped]
-        return tuple(out)
+        return self.structure_shape + self.traced_shape
 
     @property
     def n_points(self) -> int:
         return int(np.prod(self.shape))
 
+    @property
+    def n_structures(self) -> int:
+        """Number of structures (1 without static axes)."""
+        return int(np.prod(self.structure_shape))
+
+    @property
+    def points_per_structure(self) -> int:
+        return int(np.prod(self.traced_shape))
+
     def axis_values(self) -> list[dict[str, float]]:
         """The axis values of every point, in C order over :attr:`dims`."""
-        grouped = {n for g in self.zipped for n in g}
-        factors = [[{a.name: v} for v in a.values] for a in self.axes if a.name not in grouped]
-        for group in self.zipped:
-            n = len(self.axis(group[0]).values)
-            factors.append([{name: self.axis(name).values[i] for name in group} for i in range(n)])
+        factors = [v for _, v in self._factors(self.static_axes) + self._factors(self.traced_axes)]
         return [dict(itertools.chain.from_iterable(d.items() for d in combo)) for combo in itertools.product(*factors)]
+
+    def structure_values(self) -> list[dict]:
+        """The static axes' values of every structure, in C order over :attr:`structure_dims`."""
+        factors = [v for _, v in self._factors(self.static_axes)]
+        return [dict(itertools.chain.from_iterable(d.items() for d in combo)) for combo in itertools.product(*factors)]
+
+    @property
+    def structures(self) -> tuple["Sweep", ...]:
+        """One ordinary sweep per structure (C order over :attr:`structure_dims`): the base with
+        that structure's static fields, the traced axes, and every other setting of this sweep.
+        Without static axes: ``(self,)``."""
+        return self._structures if self.static_axes else (self,)
+
+    @functools.cached_property
+    def _structures(self) -> tuple["Sweep", ...]:
+        paths = {a.name: resolve_static(self.base, a.path or a.name) for a in self.static_axes}
+        zipped = tuple(g for g in self.zipped if not isinstance(self.axis(g[0]), StaticAxis))
+        out = []
+        for values in self.structure_values():
+            label = ", ".join(f"{name}={value!r}" for name, value in values.items())
+            try:
+                changes = {paths[name]: coerce_static(name, paths[name], static_value(self.base, paths[name]), value)
+                           for name, value in values.items()}
+                base = replace_static(self.base, changes)
+                out.append(Sweep(base, self.traced_axes, n_seeds=self.n_seeds, zipped=zipped, seed=self.seed,
+                                 n_blocks_total=self.n_blocks_total, traces=self.traces, trace_every=self.trace_every,
+                                 reduce=self.reduce))
+            except (ValueError, TypeError) as error:
+                raise type(error)(
+                    f"sweep structure {label} (static axes {', '.join(f'{n} → {p}' for n, p in paths.items())}): {error}"
+                ) from None
+        traced = {s.base.traced_paths() for s in out}
+        if len(traced) != 1:
+            raise ValueError(f"the structures of this sweep have different traced parameters {sorted(traced)}; a static axis "
+                             "may change sizes and options, not which hyperparameters the simulation has.")
+        return tuple(out)
+
+    def structure_labels(self) -> list[str]:
+        return [", ".join(f"{k}={v!r}" for k, v in values.items()) or "(the base)" for values in self.structure_values()]
+
+    @functools.cached_property
+    def layout(self) -> Layout:
+        """How the results are stored: the reducer's variables and the sizes and coordinates of
+        their own dimensions, the same for every structure (padded to the largest, see
+        :class:`StaticAxis`)."""
+        return merge_layouts(self.structure_labels(), self.reducer, [s.config for s in self.structures])
 
     def point_fields(self) -> list[dict[str, float]]:
         """Every traced leaf's value (by full path) at every point (axes applied in order)."""
@@ -244,6 +444,8 @@ class Sweep:
 
     @functools.cached_property
     def _point_fields(self) -> tuple[dict[str, float], ...]:
+        if self.static_axes:
+            return tuple(p for s in self.structures for p in s._point_fields)
         base_values = {path: float(self.base.get(path)) for path in self.base.traced_paths()}
         resolve = functools.cache(self.base.resolve_path)
         out = []
@@ -256,21 +458,45 @@ class Sweep:
 
     def end_times(self) -> list[float]:
         """The time at which each point is read: t_total, or N·τ_B under ``n_blocks_total``."""
+        if self.static_axes:
+            return [t for s in self.structures for t in s.end_times()]
         if self.n_blocks_total is None:
             return [self.base.grid.t_total] * self.n_points
         return [self.n_blocks_total * p["curriculum.block_length"] for p in self._point_fields]
 
+    # ------------------------------------------------------------------ chunks
+    def n_chunks(self, chunk_size: int) -> int:
+        """Chunks of at most ``chunk_size`` points; a chunk never spans two structures."""
+        return self.n_structures * -(-self.points_per_structure // chunk_size)
+
+    def chunk(self, index: int, chunk_size: int) -> tuple[int, int, slice]:
+        """(structure, chunk index within that structure's sweep, slice of the grid's points in C
+        order) of chunk ``index``: the chunks of structure 0, then those of structure 1, …"""
+        per = -(-self.points_per_structure // chunk_size)
+        if not 0 <= index < self.n_structures * per:
+            raise IndexError(f"sweep chunk {index} of size {chunk_size} does not exist (the sweep has "
+                             f"{self.n_structures * per} chunks of that size).")
+        structure, inner = divmod(index, per)
+        start = structure * self.points_per_structure + inner * chunk_size
+        stop = structure * self.points_per_structure + min((inner + 1) * chunk_size, self.points_per_structure)
+        return structure, inner, slice(start, stop)
+
     @functools.cached_property
     def config(self) -> Simulation:
         """The static simulation shared by every point: this sweep's seed count, a span covering
-        the longest point, and a block count covering every point (computed once)."""
+        the longest point, and a block count covering every point (computed once). A structural
+        sweep has one per structure: ``sweep.structures[s].config``."""
+        if self.static_axes:
+            raise ValueError(f"this sweep has {self.n_structures} structures (static axes "
+                             f"{[a.name for a in self.static_axes]}), each with its own simulation: use "
+                             "sweep.structures[s].config.")
         base = self.base
         if self.n_blocks_total is not None:
             spacing = base.save_every * base.grid.dt
             n_intervals = max(1, math.ceil(max(self.end_times()) / spacing - 1e-6))
             with deriving():
                 base = base.replace(grid=base.grid.replace(t_total=n_intervals * spacing, n_save=n_intervals + 1))
-        n_blocks = max(count_blocks(base.grid.t_total, p["curriculum.block_length"]) for p in self._point_fields)
+        n_blocks = max(base.block_count_at(p) for p in self._point_fields)  # ⌈t_total/τ_B⌉ for clock curricula
         with deriving():
             return base.replace(n_seeds=self.n_seeds, recording=base.recording.replace(n_blocks=n_blocks))
 
@@ -331,7 +557,8 @@ def stack_points(config: Simulation, points: list[dict[str, float]]) -> Simulati
 
 
 def sweep_teachers(sweep: Sweep):
-    """The teachers every point shares (drawn from the sweep's root key)."""
+    """The teachers every point shares (drawn from the sweep's root key; a structural sweep's
+    structures each draw theirs from the same key: ``sweep_teachers(sweep.structures[s])``)."""
     return make_teachers(sweep.config, jax.random.key(sweep.seed))
 
 
@@ -357,20 +584,21 @@ def point_sharding(n_devices: int) -> NamedSharding:
 
 
 def chunk_inputs(sweep: Sweep, index: int, chunk_size: int, n_devices: int = 1):
-    """The inputs of chunk ``index``: (stacked simulation, read-out times or None, number of
-    real points). The program width is :func:`program_width` (``chunk_size`` padded to a
-    multiple of ``n_devices`` by repeating the chunk's last point); with several devices every
+    """The inputs of chunk ``index`` (:meth:`Sweep.chunk`): (stacked simulation of that chunk's
+    structure, read-out times or None, number of real points). The program width is
+    :func:`program_width` (``chunk_size`` padded to a multiple of ``n_devices`` by repeating the
+    chunk's last point), the same for every structure; with several devices every
     stacked leaf and the read-out times are sharded over them along the point axis."""
+    structure, inner, _ = sweep.chunk(index, chunk_size)
+    part = sweep.structures[structure]
     width = program_width(chunk_size, n_devices)
-    chunk = slice(index * chunk_size, (index + 1) * chunk_size)
-    points = sweep.point_fields()[chunk]
-    if not points:
-        raise IndexError(f"sweep chunk {index} of size {chunk_size} has no points (the sweep has {sweep.n_points}).")
+    chunk = slice(inner * chunk_size, (inner + 1) * chunk_size)
+    points = part.point_fields()[chunk]
     padded = points + [points[-1]] * (width - len(points))
-    config = stack_points(sweep.config, padded)
+    config = stack_points(part.config, padded)
     t_end = None
-    if sweep.n_blocks_total is not None:
-        ends = sweep.end_times()[chunk]
+    if part.n_blocks_total is not None:
+        ends = part.end_times()[chunk]
         t_end = jnp.asarray(ends + [ends[-1]] * (width - len(ends)), jnp.float32)
     if n_devices > 1:
         sharding = point_sharding(n_devices)
@@ -381,14 +609,17 @@ def chunk_inputs(sweep: Sweep, index: int, chunk_size: int, n_devices: int = 1):
 
 def run_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int = 1):
     """Run chunk ``index`` and return (the reducer's dict, number of real points) as device arrays
-    of the full program width (leading axes point, seed), sharded like the inputs."""
+    of the full program width (leading axes point, seed), sharded like the inputs. The key and
+    teachers are those of the chunk's structure (the sweep's root key, see :class:`StaticAxis`)."""
     config, t_end, n = chunk_inputs(sweep, index, chunk_size, n_devices)
-    return run_points(config, jax.random.key(sweep.seed), sweep_teachers(sweep), sweep.reducer, t_end), n
+    part = sweep.structures[sweep.chunk(index, chunk_size)[0]]
+    return run_points(config, jax.random.key(part.seed), sweep_teachers(part), part.reducer, t_end), n
 
 
 def compute_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int | None = None) -> dict[str, np.ndarray]:
     """What the sweep's reducer keeps of chunk ``index`` (by default the summaries and requested
-    traces, as ``trace_<name>``) as numpy arrays with leading axes (point, seed).
+    traces, as ``trace_<name>``) as numpy arrays with leading axes (point, seed); in a structural
+    sweep padded to the sweep's :attr:`Sweep.layout` (see :class:`StaticAxis`).
 
     Pure in (sweep, index, chunk_size): a dask worker, a resumed run and an uninterrupted run
     compute identical values. ``n_devices`` (default: every local device) devices share the
@@ -397,4 +628,5 @@ def compute_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int | No
     """
     n_devices = len(jax.devices()) if n_devices is None else n_devices
     values, n = run_chunk(sweep, index, chunk_size, n_devices)
-    return {name: np.asarray(value)[:n] for name, value in values.items()}
+    out = {name: np.asarray(value)[:n] for name, value in values.items()}
+    return pad_results(out, sweep.layout, fill_value) if sweep.static_axes else out
