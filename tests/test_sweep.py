@@ -186,3 +186,21 @@ def test_traces_on_request_match_the_single_run(tmp_path):
         np.testing.assert_array_equal(ds["assignment"].values[i], np.asarray(summary.assignment))
     with pytest.raises(ValueError, match="traces \\['weights'\\] are not available"):
         Sweep(base, (make_axis("tau_c", [0.02]),), traces=("weights",))
+
+
+def test_float64_sweep_runs_and_stores_in_float64():
+    """A float64 simulation swept: computed in float64 (equal to ntajax.run of the point in
+    float64 to 1e-12, far below float32 rounding) and stored as float64."""
+    base = ntajax.Simulation(d_in=8, d_out=4, dtype="float64", gradient=ntajax.ExpectedGradient(),
+                             grid=ntajax.TimeGrid(t_total=1.0, n_save=11), curriculum=ntajax.Blocked(block_length=0.5))
+    sweep = ntajax.Sweep(base, (ntajax.FieldAxis(name="tau_c", values=(0.05, 0.1)),), n_seeds=2)
+    ds = run_sweep(sweep, None, progress=False)
+    assert ds["final_alignment"].dtype == np.float64 and ds["final_loss"].dtype == np.float64
+    config = sweep.config
+    for i, point in enumerate(sweep.point_fields()):
+        single = config.set(point)
+        with jax.enable_x64(True):
+            summary = ntajax.summarise(single, ntajax.run(single, jax.random.key(sweep.seed)))
+            expected = np.asarray(summary.final_loss)
+        assert expected.dtype == np.float64
+        np.testing.assert_allclose(ds["final_loss"].values[i], expected, rtol=1e-12)

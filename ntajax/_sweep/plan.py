@@ -21,6 +21,7 @@ import time
 import jax
 import numpy as np
 
+from .._run import precision
 from .._warnings import deriving
 from .sweep import Sweep, program_width, run_points, stack_points, sweep_teachers
 
@@ -142,10 +143,11 @@ def calibrate(sweep: Sweep, width: int) -> tuple[float, float]:
         jax.block_until_ready(run_points(stacked, key, teachers, sweep.reducer))
         return time.perf_counter() - start
 
-    stacked = stack_points(short, [sweep.point_fields()[0]] * width)
-    key, teachers = jax.random.key(sweep.seed), sweep_teachers(sweep)
-    first = once()
-    second = once()
+    with precision(config):  # time the program the run compiles (float64 for a float64 simulation)
+        stacked = stack_points(short, [sweep.point_fields()[0]] * width)
+        key, teachers = jax.random.key(sweep.seed), sweep_teachers(sweep)
+        first = once()
+        second = once()
     steps = width * sweep.n_seeds * short.n_steps
     return max(first - second, 0.0), second / steps
 

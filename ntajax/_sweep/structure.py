@@ -187,6 +187,9 @@ def merge_layouts(labels: list[str], reducer, configs: list) -> Layout:
                     f"separate sweeps, or choose settings (e.g. t_total, n_save, trace_every) whose {d} values agree."
                 )
         coords[d] = widest
+    if all(c.dtype == "float64" for c in configs):  # a float64 simulation's results are kept in float64
+        variables = {k: v._replace(dtype=np.float64) if np.dtype(v.dtype) == np.float32 else v
+                     for k, v in variables.items()}
     return Layout(variables, sizes, coords, structure_sizes)
 
 

@@ -38,7 +38,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .._compile import COMPILER_OPTIONS
 from .._provenance import VERSION, source_digest
-from .._run import make_teachers, seed_keys, simulate
+from .._run import make_teachers, precision, seed_keys, simulate
 from .._warnings import deriving
 from .._simulation import Simulation
 from .reducers import TRACE_FIELDS, Reducer, Summaries, fill_value
@@ -627,6 +627,8 @@ def compute_chunk(sweep: Sweep, index: int, chunk_size: int, n_devices: int | No
     :func:`program_width`), never run on fewer devices.
     """
     n_devices = len(jax.devices()) if n_devices is None else n_devices
-    values, n = run_chunk(sweep, index, chunk_size, n_devices)
-    out = {name: np.asarray(value)[:n] for name, value in values.items()}
+    part = sweep.structures[sweep.chunk(index, chunk_size)[0]]
+    with precision(part.config):  # a float64 simulation runs in float64, as ntajax.run does
+        values, n = run_chunk(sweep, index, chunk_size, n_devices)
+        out = {name: np.asarray(value)[:n] for name, value in values.items()}
     return pad_results(out, sweep.layout, fill_value) if sweep.static_axes else out
