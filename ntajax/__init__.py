@@ -42,6 +42,7 @@ _LAZY = {
     "run_sweep": "._sweep.execute",
     "open_sweep": "._store.sweep_store",
     "load_trajectory": "._store.dataset",
+    "load_sweep_toml": "._presets.sweeps",
     "mnist": None,
     # continual-learning comparisons and row-matched stores write xarray Datasets
     "Baseline": "._sweep.baselines",
@@ -121,6 +122,7 @@ __all__ = [
     "L2Pull",
     "last_block_ends",
     "load_trajectory",
+    "load_sweep_toml",
     "LearnedGates",
     "make_axis",
     "make_teachers",
