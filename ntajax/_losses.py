@@ -92,7 +92,7 @@ class Regulariser(eqx.Module):
     R = λ_norm·½(‖c‖_k − 1)² + λ_nonneg·Σ_j max(0, −c_j) + λ_W·(1/(P·d_in)) Σ_{p,j} ‖W_p[:, j]‖₂,
 
     on the student's gate vector c and path weights W_p. The original's single λ with term
-    weights converts to these coefficients with :func:`ntajax.original_regulariser` (§4.3).
+    weights converts to these coefficients as the sweep axis :class:`ntajax.OriginalLambda` does (§4.3).
 
     Args:
         lambda_norm: λ_norm, strength of the gate-norm term.
