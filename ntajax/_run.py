@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._compile import COMPILER_OPTIONS
+from ._precision import pin_matmul_precision
 from ._simulation import Simulation
 from ._warnings import deriving
 from ._students.base import Student
@@ -29,6 +30,7 @@ def _as_key(key) -> PRNGKeyArray:
     return jax.random.wrap_key_data(key)
 
 
+@pin_matmul_precision
 def simulate(
     config: Simulation,
     key: PRNGKeyArray,
@@ -46,6 +48,9 @@ def simulate(
         teachers: (M + M_c, d_out, d_in) teacher matrices.
         init: initial student; default :meth:`Student.initialise` from the init key.
         start_step: absolute index of the first step (continuing a run chunk by chunk).
+
+    Its matrix products are traced at full float32 precision whatever JAX's default (no TF32 on
+    GPUs; :mod:`ntajax._precision`); the rest of your program keeps yours.
     """
     init_key, data_key = jax.random.split(_as_key(key))
     config = config.cast()
@@ -76,6 +81,7 @@ def make_teachers(config: Simulation, key: PRNGKeyArray) -> Float[Array, "..."]:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4, 5), compiler_options=COMPILER_OPTIONS)
+@pin_matmul_precision
 def _make_teachers(teacher_set, key, n_seeds, n_teachers, d_out, d_in):
     # one compiled program instead of a dozen op-by-op dispatches (each compiles on first use)
     teacher_key, _ = seed_keys(key, n_seeds)
@@ -131,12 +137,14 @@ def _seeds(config, key, teachers, init, teacher_axis, init_axis, start_step):
 
 @eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)  # counts traces: eqx.debug.get_num_traces(_run)
+@pin_matmul_precision
 def _run(config, key, teachers, init, teacher_axis, init_axis, start_step):
     return _seeds(config, key, teachers, init, teacher_axis, init_axis, start_step)
 
 
 @eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)
+@pin_matmul_precision
 def _run_stacked(config, key, teachers, init, teachers_stacked, start_step):
     """Simulations stacked along a leading variant axis (traced leaves), all seeds of each."""
     config_axes = jax.tree.map(lambda x: 0 if eqx.is_array(x) else None, config)
@@ -252,6 +260,7 @@ def initial_students(config: Simulation, key: PRNGKeyArray) -> Student:
 
 
 @eqx.filter_jit
+@pin_matmul_precision
 def _initialise(config, keys):
     students = jax.vmap(lambda k: _initial_state(config, jax.random.split(k)[0]))(keys)
     # strong dtypes, as the states the engine returns (a weak type would retrace the next chunk)

@@ -12,6 +12,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from ._curricula.clock import block_bounds
 from ._compile import COMPILER_OPTIONS
+from ._precision import pin_matmul_precision
 from ._simulation import Simulation
 from ._trajectory import Trajectory
 from .metrics import adaptation_times, assign_paths, classify_regime, gate_separation
@@ -173,5 +174,6 @@ def summarise(config: Simulation, trajectory: Trajectory, threshold: float = 0.1
 
 
 @eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
+@pin_matmul_precision
 def _summarise(config, trajectory, threshold):
     return jax.vmap(lambda tr: summarise_one(config, tr, threshold))(trajectory)

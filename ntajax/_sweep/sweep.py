@@ -38,6 +38,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .._compile import COMPILER_OPTIONS
 from .._provenance import VERSION, source_digest
+from .._precision import pin_matmul_precision
 from .._run import make_teachers, precision, seed_keys, simulate
 from .._warnings import deriving
 from .._simulation import Simulation
@@ -521,6 +522,7 @@ class Sweep:
 
 @eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)
+@pin_matmul_precision
 def run_points(config: Simulation, key, teachers, reduce: Reducer, t_end=None) -> dict:
     """The sweep executor: run a stacked simulation (traced leaves with a leading point axis)
     for all seeds and reduce every run, in one compiled program.
@@ -534,6 +536,8 @@ def run_points(config: Simulation, key, teachers, reduce: Reducer, t_end=None) -
 
     Returns:
         ``reduce``'s dict, every array with leading axes (point, seed).
+
+    Matrix products are traced at full float32 precision (no TF32 on GPUs; :mod:`ntajax._precision`).
     """
     _, keys = seed_keys(key, config.n_seeds)
     teacher_axis = 0 if teachers.ndim == 4 else None
