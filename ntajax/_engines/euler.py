@@ -46,6 +46,7 @@ class EulerScan(Engine):
 
     supports_state_dependent_curriculum = True
     supports_teacher_noise = True
+    supports_fractional_switches = True
     unroll: int = eqx.field(static=True, default=8)
     rng_batch: int = eqx.field(static=True, default=64)
 
@@ -69,6 +70,7 @@ class EulerScan(Engine):
         # student's; a clock curriculum carries None, and its block comes from the step.
         triggered = schedule.is_state_dependent
         noisy = mode.is_sampled and config.teachers.noise is not None
+        integrated = schedule.integrates_steps  # Blocked(fractional_switches=True)
 
         def step_time(i):
             return i.astype(config.float_dtype) * dt
@@ -116,6 +118,8 @@ class EulerScan(Engine):
             else:
                 block, w = weights_at(i)
                 previous_block = schedule.block_of_step(i - 1, dt)
+                if integrated:  # the target integrated over the step: switch times carry a derivative
+                    w = schedule.step_weights(i, block, dt, n_targets)
             state = frame.before_step(state, block=block, previous_block=previous_block, config=config)
             v = frame.velocity(state, w, covariance, config)
             if triggered:  # the loss of this step's state decides whether the next step starts a new block
