@@ -42,6 +42,11 @@ class EulerScan(Engine):
         rng_batch: in sampled mode, the random inputs of up to this many consecutive steps
             are drawn in one vectorised call (speed only: every step still uses its own key
             ``fold_in(data_key, i)``, so results do not depend on it).
+        checkpoint: rematerialise each recording interval under reverse-mode differentiation
+            (``jax.checkpoint`` around the interval's steps): a gradient then keeps the carry at
+            every save point and one interval's steps at a time, O(n_save + save_every) states,
+            instead of every step's, O(n_steps), for about one more forward pass of compute.
+            Forward results are unchanged (``ntajax.outcome_gradient`` switches it on).
     """
 
     supports_state_dependent_curriculum = True
@@ -49,6 +54,7 @@ class EulerScan(Engine):
     supports_fractional_switches = True
     unroll: int = eqx.field(static=True, default=8)
     rng_batch: int = eqx.field(static=True, default=64)
+    checkpoint: bool = eqx.field(static=True, default=False)
 
     def frame(self, config, teachers, init) -> Frame:
         """The coordinates the scan integrates in (the student itself here)."""
@@ -160,6 +166,9 @@ class EulerScan(Engine):
 
             carry, _ = jax.lax.scan(sub_block, carry, jnp.arange(every // sub, dtype=jnp.int32))
             return carry, rec
+
+        if self.checkpoint:  # keep only save-point carries for the backward pass (see the class docstring)
+            interval = jax.checkpoint(interval, prevent_cse=False)
 
         record_weights = config.recording.weights
         weights_every = config.recording.weights_every
