@@ -240,9 +240,9 @@ class Blocked(Curriculum):
         :func:`clock.block_of_step`) covers [s_b, s_{b+1}); the step [i, i + 1] overlaps block
         b − 1 by g = clip(s_b − i, 0, 1) and block b + 1 by h = clip(i + 1 − s_{b+1}, 0, 1),
         so the weights are g·w_{b−1} + h·w_{b+1} + (1 − g − h)·w_b (r ≥ 1: at most one switch
-        per step). s_k is snapped to the nearest integer when it is one up to rounding (the
-        value only: ds_k/dτ_B = k/dt is kept), so that for integer r the weights are exactly
-        w_b. At a switch on a step boundary the clip has a kink; JAX's derivative of clip there
+        per step). s_k is snapped to the nearest integer when it is one up to float32 rounding
+        (the value only: ds_k/dτ_B = k/dt is kept), so that for integer r the weights are
+        exactly w_b. At a switch on a step boundary the clip has a kink; JAX's derivative of clip there
         is the mean of the two one-sided derivatives, which is what a central finite difference
         of the discrete run measures.
         """
@@ -263,10 +263,15 @@ def _unit_ramp(x: Float[Array, ""]) -> Float[Array, ""]:
 
 
 def _snap_to_integer(x: Float[Array, ""]) -> Float[Array, ""]:
-    """``x`` rounded to the nearest integer when within a few ulps of it, else ``x``; the
-    derivative is always 1 (a straight-through snap that keeps d/dτ_B of a switch time)."""
+    """``x`` rounded to the nearest integer when within float32 rounding of it (4·ε₃₂·|x|), else
+    ``x``; the derivative is always 1 (a straight-through snap that keeps d/dτ_B of a switch time).
+
+    The tolerance is float32's even in float64 runs: leaves are born float32 (``Blocked(
+    block_length=0.7)`` holds 0.699999988), so a switch meant to fall on a step edge lies
+    within float32 rounding of it. Snapping moves a switch by at most ~5·10⁻⁷·k·τ_B/dt steps
+    (the default clock rounds it by up to half a step)."""
     nearest = jnp.round(x)
-    close = jnp.abs(nearest - x) <= 16 * jnp.finfo(x.dtype).eps * jnp.maximum(jnp.abs(x), 1.0)
+    close = jnp.abs(nearest - x) <= 4 * float(jnp.finfo(jnp.float32).eps) * jnp.maximum(jnp.abs(x), 1.0)
     return x + jax.lax.stop_gradient(jnp.where(close, nearest, x) - x)
 
 
