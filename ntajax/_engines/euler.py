@@ -42,11 +42,12 @@ class EulerScan(Engine):
         rng_batch: in sampled mode, the random inputs of up to this many consecutive steps
             are drawn in one vectorised call (speed only: every step still uses its own key
             ``fold_in(data_key, i)``, so results do not depend on it).
-        checkpoint: rematerialise each recording interval under reverse-mode differentiation
-            (``jax.checkpoint`` around the interval's steps): a gradient then keeps the carry at
-            every save point and one interval's steps at a time, O(n_save + save_every) states,
-            instead of every step's, O(n_steps), for about one more forward pass of compute.
-            Forward results are unchanged (``ntajax.outcome_gradient`` switches it on).
+        checkpoint: rematerialise under reverse-mode differentiation (``jax.checkpoint`` around
+            each recording interval and around each group of intervals whose random inputs are
+            drawn together): a gradient then keeps the carry at save points and one interval's
+            steps at a time, O(n_save + save_every) states, instead of every step's state and
+            random inputs, O(n_steps), for about one more forward pass of compute. Forward
+            results are unchanged (``ntajax.outcome_gradient`` switches it on).
     """
 
     supports_state_dependent_curriculum = True
@@ -195,6 +196,9 @@ class EulerScan(Engine):
                 return (scan_state, weights), rec
 
             return jax.lax.scan(one, carry, jnp.arange(group, dtype=jnp.int32))
+
+        if self.checkpoint:  # the group's random inputs are redrawn in the backward pass, not kept
+            group_body = jax.checkpoint(group_body, prevent_cse=False)
 
         scan_state = (frame.encode(init), schedule.init_state() if triggered else None)
         weight_buffer = (
