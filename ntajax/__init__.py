@@ -32,6 +32,8 @@ from ._engines.multi_head import GatedOutputs, MultiHeadScan, OrthogonalOutputs,
 from ._analysis.representations import hidden_geometry, hidden_map, last_block_ends, task_variances, unit_maps
 from ._run import run_stacked
 from ._compile_cache import enable_compilation_cache
+from ._gradients.outcomes import CrossingTime, FinalAlignment, FinalLoss, MeanAlignment, MeanLoss, Outcome
+from ._gradients.gradient import outcome_gradient
 from . import metrics
 
 from ._provenance import VERSION as __version__
@@ -176,4 +178,11 @@ __all__ = [
     "unit_maps",
     "Variant",
     "velocity",
+    "CrossingTime",
+    "FinalAlignment",
+    "FinalLoss",
+    "MeanAlignment",
+    "MeanLoss",
+    "Outcome",
+    "outcome_gradient",
 ]

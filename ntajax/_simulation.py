@@ -290,6 +290,12 @@ class Simulation(PathAddressed):
                 "teacher output noise; use engine=ntajax.EulerScan() (or SubspaceScan()/Diffrax() for the expected "
                 "flow), or noise=None."
             )
+        if schedule.integrates_steps and not engine.supports_fractional_switches:
+            raise ValueError(
+                f"curriculum=Blocked(fractional_switches=True) integrates the target over each Euler step, which "
+                f"engine={type(engine).__name__}() does not do; use engine=ntajax.EulerScan() or ntajax.SubspaceScan(), "
+                "or fractional_switches=False."
+            )
         engine.check(self)
 
 

@@ -72,6 +72,17 @@ class Curriculum(eqx.Module):
         """Index of the block that contains Euler step ``step`` (see :func:`clock.block_of_step`)."""
         return clock.block_of_step(step, self.block_length, dt)
 
+    # Whether the Euler engines should integrate the target over each step
+    # (:meth:`step_weights`) instead of reading it at the step's start: set by
+    # ``Blocked(fractional_switches=True)``, the clock whose switch times carry a derivative.
+    integrates_steps = False
+
+    def step_weights(
+        self, step: Int[Array, ""], block: Int[Array, ""], dt: float, n_targets: int
+    ) -> Float[Array, " n_targets"]:
+        """Weights averaged over Euler step ``step`` (curricula with ``integrates_steps`` only)."""
+        raise TypeError(f"{type(self).__name__} reads its weights at the start of each step.")
+
     def resolve(self, n_teachers: int) -> "Curriculum":
         """This curriculum with its defaults filled in for ``n_teachers`` base teachers."""
         del n_teachers
@@ -122,14 +133,37 @@ class Blocked(Curriculum):
         block_length: τ_B (traced).
         clock_steps: [compat] the original's steps per block ⌊τ_B/dt⌋ (MODEL §6.4 feature 1),
             set by :meth:`with_original_clock`; ``None`` is the exact clean clock.
+        fractional_switches: (static, default ``False``) the Euler step that contains a switch
+            integrates the piecewise-constant target over the step: with a fraction f of the
+            step [i·dt, (i+1)·dt] before the switch at k·τ_B, it steps towards
+            f·w_old + (1 − f)·w_new (:meth:`step_weights`). f is a differentiable function of
+            τ_B, so gradients with respect to ``block_length`` exist (the default clock's are
+            zero) and converge to the continuous-time jump term as dt → 0. Where τ_B/dt is an
+            integer every switch falls on a step boundary and the run equals the default clock's
+            bit for bit; otherwise it differs from it by O(dt) (the default rounds each switch to
+            the nearest step). Needs τ_B ≥ dt (at most one switch per step) and an Euler engine
+            (:class:`ntajax.EulerScan`, :class:`ntajax.SubspaceScan`, :class:`ntajax.ContinualScan`).
     """
 
     phases: tuple[tuple[int, tuple[int | tuple[float, ...], ...]], ...] | None = eqx.field(static=True, default=None)
     block_length: Float[Array, ""] = eqx.field(default=1.0, converter=traced)
     clock_steps: Int[Array, ""] | None = None
+    fractional_switches: bool = eqx.field(static=True, default=False)
     is_blocked = True
 
+    @property
+    def integrates_steps(self) -> bool:  # type: ignore[override]
+        return self.fractional_switches
+
     def __check_init__(self):
+        if not isinstance(self.fractional_switches, bool):
+            raise TypeError(f"Blocked(fractional_switches={self.fractional_switches!r}) must be True or False.")
+        if self.fractional_switches and self.clock_steps is not None:
+            raise ValueError(
+                "Blocked(fractional_switches=True) integrates the clean clock's switches k·τ_B over each step and "
+                "cannot be combined with the original's integer clock (clock_steps / with_original_clock()); "
+                "drop one of them."
+            )
         if self.phases is None:
             return
         if not self.phases:
@@ -146,7 +180,8 @@ class Blocked(Curriculum):
     def resolve(self, n_teachers):
         if self.phases is not None:
             return self
-        return Blocked(((0, tuple(range(n_teachers))),), block_length=self.block_length, clock_steps=self.clock_steps)
+        return Blocked(((0, tuple(range(n_teachers))),), block_length=self.block_length, clock_steps=self.clock_steps,
+                       fractional_switches=self.fractional_switches)
 
     def block_of_step(self, step, dt):
         return clock.block_of_step(step, self.block_length, dt, self.clock_steps)
@@ -197,6 +232,47 @@ class Blocked(Curriculum):
     def weights(self, *, t, block, step, key, n_targets):
         del t, step, key
         return self.task_of_block(block, n_targets)
+
+    def step_weights(self, step, block, dt, n_targets):
+        """The target weights integrated over Euler step ``step`` of block ``block``, (n_targets,).
+
+        In step units the switches lie at s_k = k·r with r = τ_B/dt. Block b (from the clock,
+        :func:`clock.block_of_step`) covers [s_b, s_{b+1}); the step [i, i + 1] overlaps block
+        b − 1 by g = clip(s_b − i, 0, 1) and block b + 1 by h = clip(i + 1 − s_{b+1}, 0, 1),
+        so the weights are g·w_{b−1} + h·w_{b+1} + (1 − g − h)·w_b (r ≥ 1: at most one switch
+        per step). s_k is snapped to the nearest integer when it is one up to float32 rounding
+        (the value only: ds_k/dτ_B = k/dt is kept), so that for integer r the weights are
+        exactly w_b. At a switch on a step boundary the clip has a kink; JAX's derivative of clip there
+        is the mean of the two one-sided derivatives, which is what a central finite difference
+        of the discrete run measures.
+        """
+        r = self.block_length / dt
+        i = jnp.asarray(step).astype(r.dtype)
+        b = jnp.asarray(block).astype(r.dtype)
+        before = _unit_ramp(_snap_to_integer(b * r) - i)
+        after = _unit_ramp(i + 1 - _snap_to_integer((b + 1) * r))
+        w = self.task_of_block(block, n_targets)
+        previous = self.task_of_block(jnp.maximum(block - 1, 0), n_targets)
+        following = self.task_of_block(block + 1, n_targets)
+        return before * previous + after * following + (1 - before - after) * w
+
+
+def _unit_ramp(x: Float[Array, ""]) -> Float[Array, ""]:
+    """clip(x, 0, 1); lax.max/min give the mean of the one-sided derivatives at the kinks."""
+    return jnp.minimum(jnp.maximum(x, 0.0), 1.0)
+
+
+def _snap_to_integer(x: Float[Array, ""]) -> Float[Array, ""]:
+    """``x`` rounded to the nearest integer when within float32 rounding of it (4·ε₃₂·|x|), else
+    ``x``; the derivative is always 1 (a straight-through snap that keeps d/dτ_B of a switch time).
+
+    The tolerance is float32's even in float64 runs: leaves are born float32 (``Blocked(
+    block_length=0.7)`` holds 0.699999988), so a switch meant to fall on a step edge lies
+    within float32 rounding of it. Snapping moves a switch by at most ~5·10⁻⁷·k·τ_B/dt steps
+    (the default clock rounds it by up to half a step)."""
+    nearest = jnp.round(x)
+    close = jnp.abs(nearest - x) <= 4 * float(jnp.finfo(jnp.float32).eps) * jnp.maximum(jnp.abs(x), 1.0)
+    return x + jax.lax.stop_gradient(jnp.where(close, nearest, x) - x)
 
 
 def smooth_context_weight(x: Float[Array, "..."], period: Float[Array, ""], t_ctx, sharpness) -> Float[Array, "..."]:

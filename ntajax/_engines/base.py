@@ -32,12 +32,16 @@ class Engine(eqx.Module):
     ``supports_state_dependent_curriculum``: whether the engine carries a curriculum state through
     its steps (curricula that react to the learner, e.g. :class:`ntajax.LossTriggered`).
     ``supports_teacher_noise``: whether it models teacher output noise (``TeacherSet.noise``).
+    ``supports_fractional_switches``: whether it integrates the target over each step for a
+    curriculum with ``integrates_steps`` (``Blocked(fractional_switches=True)``, whose switch
+    times carry a derivative).
     """
 
     supports_sampled = True
     supports_stochastic_curriculum = True
     supports_state_dependent_curriculum = False
     supports_teacher_noise = False
+    supports_fractional_switches = False
     stackable = True
 
     @abc.abstractmethod

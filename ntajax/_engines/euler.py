@@ -42,12 +42,20 @@ class EulerScan(Engine):
         rng_batch: in sampled mode, the random inputs of up to this many consecutive steps
             are drawn in one vectorised call (speed only: every step still uses its own key
             ``fold_in(data_key, i)``, so results do not depend on it).
+        checkpoint: rematerialise under reverse-mode differentiation (``jax.checkpoint`` around
+            each recording interval and around each group of intervals whose random inputs are
+            drawn together): a gradient then keeps the carry at save points and one interval's
+            steps at a time, O(n_save + save_every) states, instead of every step's state and
+            random inputs, O(n_steps), for about one more forward pass of compute. Forward
+            results are unchanged (``ntajax.outcome_gradient`` switches it on).
     """
 
     supports_state_dependent_curriculum = True
     supports_teacher_noise = True
+    supports_fractional_switches = True
     unroll: int = eqx.field(static=True, default=8)
     rng_batch: int = eqx.field(static=True, default=64)
+    checkpoint: bool = eqx.field(static=True, default=False)
 
     def frame(self, config, teachers, init) -> Frame:
         """The coordinates the scan integrates in (the student itself here)."""
@@ -69,6 +77,7 @@ class EulerScan(Engine):
         # student's; a clock curriculum carries None, and its block comes from the step.
         triggered = schedule.is_state_dependent
         noisy = mode.is_sampled and config.teachers.noise is not None
+        integrated = schedule.integrates_steps  # Blocked(fractional_switches=True)
 
         def step_time(i):
             return i.astype(config.float_dtype) * dt
@@ -116,6 +125,8 @@ class EulerScan(Engine):
             else:
                 block, w = weights_at(i)
                 previous_block = schedule.block_of_step(i - 1, dt)
+                if integrated:  # the target integrated over the step: switch times carry a derivative
+                    w = schedule.step_weights(i, block, dt, n_targets)
             state = frame.before_step(state, block=block, previous_block=previous_block, config=config)
             v = frame.velocity(state, w, covariance, config)
             if triggered:  # the loss of this step's state decides whether the next step starts a new block
@@ -157,6 +168,9 @@ class EulerScan(Engine):
             carry, _ = jax.lax.scan(sub_block, carry, jnp.arange(every // sub, dtype=jnp.int32))
             return carry, rec
 
+        if self.checkpoint:  # keep only save-point carries for the backward pass (see the class docstring)
+            interval = jax.checkpoint(interval, prevent_cse=False)
+
         record_weights = config.recording.weights
         weights_every = config.recording.weights_every
         n_weight_saves = len(config.weight_save_times)
@@ -182,6 +196,9 @@ class EulerScan(Engine):
                 return (scan_state, weights), rec
 
             return jax.lax.scan(one, carry, jnp.arange(group, dtype=jnp.int32))
+
+        if self.checkpoint:  # the group's random inputs are redrawn in the backward pass, not kept
+            group_body = jax.checkpoint(group_body, prevent_cse=False)
 
         scan_state = (frame.encode(init), schedule.init_state() if triggered else None)
         weight_buffer = (

@@ -165,6 +165,7 @@ class MultiHeadScan(EulerScan):
 
     supports_state_dependent_curriculum = False  # its frame reads the block clock (anchors, heads)
     supports_teacher_noise = False
+    supports_fractional_switches = False  # the output modes mask heads by the active task
 
     outputs: OutputMode = eqx.field(static=True, default=GatedOutputs())
     gates: GatePolicy = eqx.field(static=True, default=LearnedGates())
