@@ -82,7 +82,8 @@ def program_bytes(compiled) -> float:
 
 
 def time_call(compiled, args, repeats: int = 3) -> float:
-    """Best of ``repeats`` warm calls (the first, warm-up call is not counted)."""
+    """Best of ``repeats`` warm calls of ``compiled(*args)`` (the first, warm-up call is not
+    counted); bench_roofline.py times its peaks with it too."""
     jax.block_until_ready(compiled(*args))
     best = float("inf")
     for _ in range(repeats):

@@ -19,7 +19,6 @@ peaks, seconds).
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -31,26 +30,16 @@ from bench_gpu import ENGINES, chunk, compile_chunk, device_name, time_call  # n
 STEPS = 100
 
 
-def best_of(fn, *args, repeats=5) -> float:
-    jax.block_until_ready(fn(*args))
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def peak_flops(n: int) -> float:
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     matmul = jax.jit(lambda x, y: jnp.matmul(x, y, precision=jax.lax.Precision.HIGHEST))
-    return 2 * n**3 / best_of(matmul, a, a)
+    return 2 * n**3 / time_call(matmul, (a, a), repeats=5)
 
 
 def peak_bytes(n: int) -> float:
     x = jnp.ones((n,), jnp.float32)
     scale = jax.jit(lambda x: x * 1.0001)
-    return 2 * 4 * n / best_of(scale, x)
+    return 2 * 4 * n / time_call(scale, (x,), repeats=5)
 
 
 def per_step_cost(engine: str, students: int) -> tuple[float, float]:

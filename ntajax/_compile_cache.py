@@ -61,7 +61,7 @@ def default_cache_dir() -> Path:
 
 def cache_disabled_by_environment() -> bool:
     """Whether ``NTAJAX_COMPILE_CACHE`` turns the cache off."""
-    return os.environ.get(CACHE_VARIABLE, "").lower() in _OFF and CACHE_VARIABLE in os.environ
+    return os.environ.get(CACHE_VARIABLE, "").lower() in _OFF
 
 
 def enable_compilation_cache(path: str | os.PathLike | None = None, *,

@@ -81,6 +81,21 @@ def scalar_fields(module) -> dict[str, float | None]:
     return out
 
 
+def match_path(name: str, paths) -> str | None:
+    """The one path of ``paths`` that ``name`` addresses — itself, or the unique path whose last
+    component it is (``"tau_c"`` → ``"student.tau_c"``) — or ``None`` when none does.
+
+    Raises:
+        ValueError: ``name`` is the last component of several paths (ambiguous).
+    """
+    if name in paths:
+        return name
+    matches = [p for p in paths if p.rsplit(".", 1)[-1] == name]
+    if len(matches) > 1:
+        raise ValueError(f"{name!r} is ambiguous: it names {matches}; give the full path.")
+    return matches[0] if matches else None
+
+
 def _dotted(path) -> str:
     return ".".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
 
@@ -111,13 +126,9 @@ class PathAddressed(eqx.Module):
         """The full path of a traced leaf given its path or its unique last component
         (``"tau_c"`` → ``"student.tau_c"``, as the command line's ``--set`` uses)."""
         paths = self.traced_paths()
-        if name in paths:
-            return name
-        matches = [p for p in paths if p.rsplit(".", 1)[-1] == name]
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            raise ValueError(f"{name!r} is ambiguous: it names {matches}; give the full path.")
+        found = match_path(name, paths)
+        if found is not None:
+            return found
         raise ValueError(
             f"{name!r} is not a traced parameter of this {type(self).__name__}; traced paths: {', '.join(paths)}."
         )

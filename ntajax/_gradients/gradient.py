@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._compile import COMPILER_OPTIONS
+from .._precision import pin_matmul_precision
 from .._curricula.curriculum import Blocked
 from .._run import _as_key, _check_teachers, _seeds, make_teachers, precision
 from .._simulation import Simulation
@@ -123,6 +124,7 @@ def outcome_gradient(
 
 @eqx.filter_jit(compiler_options=COMPILER_OPTIONS)
 @eqx.debug.assert_max_traces(max_traces=None)  # counts traces: eqx.debug.get_num_traces(_value_and_grad)
+@pin_matmul_precision  # full float32 products on GPUs too, as in ntajax.run (ntajax._precision)
 def _value_and_grad(config, outcome, paths, key, teachers, teacher_axis, points):
     def at(point):
         base = config.set(point, check=False) if point else config

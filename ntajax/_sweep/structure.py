@@ -30,6 +30,8 @@ from typing import NamedTuple
 import equinox as eqx
 import numpy as np
 
+from .._parameters import match_path
+
 SWEEP_OWNED = {
     "n_seeds": "the sweep sets the seed count: use Sweep(..., n_seeds=N)",
     "recording.n_blocks": "the sweep derives the block count of every structure itself",
@@ -70,15 +72,17 @@ def resolve_static(simulation, name: str) -> str:
     if name in SWEEP_OWNED:
         raise ValueError(f"static axis {name!r}: {SWEEP_OWNED[name]}.")
     paths = static_paths(simulation)
-    if name in paths:
-        return name
-    matches = [p for p in paths if p.rsplit(".", 1)[-1] == name]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise ValueError(f"static axis {name!r} is ambiguous: it names {matches}; give the full path.")
-    traced = simulation.traced_paths()
-    if name in traced or any(p.rsplit(".", 1)[-1] == name for p in traced):
+    try:
+        found = match_path(name, paths)
+    except ValueError as error:
+        raise ValueError(f"static axis {error}") from None
+    if found is not None:
+        return found
+    try:
+        traced = match_path(name, simulation.traced_paths())
+    except ValueError:  # the last component of several traced paths: still a traced parameter
+        traced = name
+    if traced is not None:
         raise ValueError(
             f"static axis {name!r} names a traced parameter, which every point of one compiled program can vary: "
             f"sweep it with an ordinary axis, ntajax.make_axis({name!r}, values) (or under [axes] in a TOML spec)."
