@@ -210,7 +210,14 @@ def run_stacked(
     _check_start_step(configs[0], start_step)
     with precision(configs[0]):
         out = _run_stacked(stacked, key, stacked_teachers, stacked_init, not shared, jnp.int32(start_step))
-        return [jax.tree.map(lambda x: x[v], out) for v in range(n)]
+        return _unstack(out, n)
+
+
+@eqx.filter_jit
+def _unstack(tree, n: int) -> list:
+    """The ``n`` entries of a leading axis of every leaf, as ``n`` trees: one compiled program
+    (slicing each leaf eagerly compiles a program per leaf shape)."""
+    return [jax.tree.map(lambda x: x[v], tree) for v in range(n)]
 
 
 def run(
@@ -256,15 +263,21 @@ def initial_students(config: Simulation, key: PRNGKeyArray) -> Student:
     draws it: seed n initialises from the first half of its key (MODEL §5.3, §5.4)."""
     _, keys = seed_keys(_as_key(key), config.n_seeds)
     with precision(config):
-        return _initialise(config.cast(), keys)
+        config = config.cast()
+        return _initialise(config.student, keys, config.d_in, config.d_out, config.n_teachers, config.float_dtype)
 
 
 @eqx.filter_jit
 @pin_matmul_precision
-def _initialise(config, keys):
-    students = jax.vmap(lambda k: _initial_state(config, jax.random.split(k)[0]))(keys)
+def _initialise(student, keys, d_in, d_out, n_teachers, float_dtype):
+    # the student and the sizes only, not the whole simulation: simulations that differ in their
+    # engine, curriculum or regulariser structure share this program
+    def one(k):
+        return student.initialise(jax.random.split(k)[0], d_in=d_in, d_out=d_out, n_teachers=n_teachers)
+
+    students = jax.vmap(one)(keys)
     # strong dtypes, as the states the engine returns (a weak type would retrace the next chunk)
-    return jax.tree.map(lambda x: x.astype(config.float_dtype), students)
+    return jax.tree.map(lambda x: x.astype(float_dtype), students)
 
 
 def _per_seed(config: Simulation, init: Student) -> Student:
@@ -354,6 +367,7 @@ def _chunk(config: Simulation, n_chunks: int) -> Simulation:
         return config.replace(grid=grid, recording=config.recording.replace(n_blocks=config.block_count))
 
 
+@eqx.filter_jit  # one program per trajectory structure instead of an eager op per leaf shape
 def _concatenate(pieces: list[Trajectory]) -> Trajectory:
     """Join chunk trajectories along time. Consecutive chunks share one time point; the
     later chunk's record of it is kept, because only the run's very last record is

@@ -120,7 +120,8 @@ def multihead_variants(s: dict) -> dict[str, Variant]:
 
 def _task_states(config: Simulation, trajectory, seed: int, parallel: bool = False) -> list:
     """The student of ``seed`` at the end of the last block of every base task (or the final state)."""
-    weights = trajectory.weights
+    # host copies: slicing device arrays eagerly compiles a program per slice shape
+    weights = jax.tree.map(np.asarray, trajectory.weights)
     n_tasks = config.n_teachers
     if parallel:
         return [jax.tree.map(lambda x: x[seed, -1], weights)] * n_tasks

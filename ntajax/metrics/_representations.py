@@ -135,6 +135,15 @@ def normalised_profiles(
     return tv / jnp.where(top > 0, top, 1.0), active
 
 
+@jax.jit
+def _closest_centres(centres, k):
+    """Smallest distance between two of the first ``k`` rows of ``centres`` (k_max, D); ``k`` is
+    traced, so one program serves every k."""
+    used = jnp.arange(centres.shape[0]) < k
+    pairs = used[:, None] & used[None, :] & ~jnp.eye(centres.shape[0], dtype=bool)
+    return jnp.min(jnp.where(pairs, _pairwise_distances(centres), jnp.inf))
+
+
 def _pairwise_distances(x):
     # differences, not the Gram identity ‖a‖² + ‖b‖² − 2a·b, which loses digits in float32
     return jnp.sqrt(jnp.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1))
@@ -255,10 +264,8 @@ def choose_clusters(
             all_labels.append(jnp.zeros(x.shape[0], jnp.int32))
             continue
         labels, centres = kmeans(x, k, jax.random.fold_in(key, k), weights, k_max=k_max)
-        centres = centres[:k]
-        distances = _pairwise_distances(centres) + jnp.where(jnp.eye(k, dtype=bool), jnp.inf, 0.0)
         scores.append(silhouette_score(x, labels, k_max, weights))
-        gaps.append(jnp.min(distances))
+        gaps.append(_closest_centres(centres, jnp.int32(k)))
         all_labels.append(labels)
     scores, gaps = jnp.asarray(scores), jnp.asarray(gaps)
     admissible = jnp.isfinite(scores) & (scores >= min_silhouette) & (gaps >= min_separation)
