@@ -34,6 +34,9 @@ from ._run import run_stacked
 from ._compile_cache import enable_compilation_cache
 from ._gradients.outcomes import CrossingTime, FinalAlignment, FinalLoss, MeanAlignment, MeanLoss, Outcome
 from ._gradients.gradient import outcome_gradient
+from ._gradients.schedule import PiecewiseLinear, ScheduledScan
+from ._gradients.protocol import (AssignedAlignment, ConstantSweep, ProtocolResult, ScheduleCost, constant_sweep,
+                                  optimise_protocol, schedule_gradient)
 from . import metrics
 
 from ._provenance import VERSION as __version__
@@ -185,4 +188,13 @@ __all__ = [
     "MeanLoss",
     "Outcome",
     "outcome_gradient",
+    "AssignedAlignment",
+    "ConstantSweep",
+    "constant_sweep",
+    "optimise_protocol",
+    "PiecewiseLinear",
+    "ProtocolResult",
+    "schedule_gradient",
+    "ScheduleCost",
+    "ScheduledScan",
 ]
