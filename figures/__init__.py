@@ -31,4 +31,6 @@ FIGURES: dict[str, Figure] = {
     "a16": Figure("figures.a16", compute="sweeps.a16:compute"),            # few-shot regime
     "baselines": Figure("figures.baselines", compute="sweeps.baselines:compute"),  # continual-learning baselines on the same engine
     "representations": Figure("figures.representations", compute="sweeps.representations:compute"),  # task-variance and shared/separate representations
+    "gradients": Figure("figures.gradients", compute="sweeps.gradients:compute"),  # exact gradients vs finite differences, gradient field
+    "protocol": Figure("figures.protocol", compute="sweeps.protocol:compute"),     # optimised gate-speed schedule vs the best constant
 }
