@@ -84,6 +84,10 @@ EXECUTED = {
         r"\[\s*\d\.\d+\s+\d\.\d+\s*\]",                          # the learned gain g of each of 2 seeds
         r"<xarray\.DataArray 'final_alignment' \(tau_g: 3\)",
     ],
+    "tutorials/gradients.md": [
+        r"relative difference \d\.\de-1[0-9]",                 # exact vs central difference, float64
+        r"\(gain \+0\.\d{4}\)",                                # the optimised schedule beats the best constant
+    ],
     "guide/sweeps.md": [
         r"<xarray\.DataArray 'peak_loss' \(tau_c: 3\)",          # the reducer example of 'What a sweep keeps'
     ],
