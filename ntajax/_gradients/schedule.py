@@ -185,7 +185,8 @@ class ScheduledScan(EulerScan):
             of that leaf would be (positivity, dt/τ ≤ 2, …).
         subspace: integrate the expected flow in the exact reduced coordinates of
             :class:`ntajax.SubspaceScan` (gated and per-neuron students, λ_W = 0, not scheduled).
-        unroll, rng_batch, checkpoint: as for :class:`ntajax.EulerScan`.
+        **options: the options of :class:`ntajax.EulerScan` (``unroll``, ``rng_batch``, ``checkpoint``), with its
+            defaults.
 
     The schedule's time is counted from the first step of the solve, so a run cannot be continued
     with ``start_step > 0``; curricula whose blocks follow the learner are supported as by the
