@@ -200,6 +200,8 @@ def test_bad_input_raises():
     plain = sim.replace(engine=sim.engine.unscheduled())
     with pytest.raises(ValueError, match="ScheduledScan"):
         ntajax.schedule_gradient(plain, ntajax.FinalLoss(), key)
+    with pytest.raises(ValueError, match="scheduled by the engine"):  # the plain leaf is never read: not a silent 0
+        ntajax.outcome_gradient(sim, ntajax.FinalLoss(), "student.tau_c", key)
     with pytest.raises(ValueError, match="not differentiable"):
         ntajax.schedule_gradient(sim, "mean_alignment", key)
     with pytest.raises(ValueError, match="strictly inside"):

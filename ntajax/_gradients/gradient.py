@@ -36,6 +36,18 @@ def _checked_outcome(outcome) -> Outcome:
     raise TypeError(f"outcome must be an ntajax.Outcome (e.g. ntajax.FinalLoss()), got {type(outcome).__name__}.")
 
 
+def _check_not_scheduled(simulation: Simulation, paths: tuple[str, ...]) -> None:
+    """A leaf a :class:`ntajax.ScheduledScan` schedules is not read by the run: its gradient
+    would be a silent zero."""
+    scheduled = sorted(set(paths) & set(getattr(simulation.engine, "schedules", None) or {}))
+    if scheduled:
+        raise ValueError(
+            f"paths {scheduled} are scheduled by the engine (ScheduledScan), so the run never reads the plain "
+            "leaves and their gradient would be 0; differentiate with respect to the schedule's knots with "
+            "ntajax.schedule_gradient instead."
+        )
+
+
 def _check_switch_derivative(simulation: Simulation, outcome: Outcome, paths: tuple[str, ...]) -> None:
     if "curriculum.block_length" not in paths:
         return
@@ -107,6 +119,7 @@ def outcome_gradient(
         if len(sizes) != 1 or len(next(iter(sizes))) != 1:
             raise ValueError(f"points must map paths to arrays of one common shape (n,), got shapes {sorted(sizes)}.")
     _check_switch_derivative(simulation, outcome, paths)
+    _check_not_scheduled(simulation, paths)
     engine = simulation.engine
     if hasattr(engine, "checkpoint") and not engine.checkpoint:
         simulation = simulation.replace(engine=engine.replace(checkpoint=True))
