@@ -35,6 +35,8 @@ from ._compile_cache import enable_compilation_cache
 from ._gradients.outcomes import CrossingTime, FinalAlignment, FinalLoss, MeanAlignment, MeanLoss, Outcome
 from ._gradients.gradient import outcome_gradient
 from . import metrics
+from ._rnn.representation import cluster_task_profile, response_task_variance, task_variance_matrix, unit_representation
+from ._rnn.geometry import PCA, Classifier, LogisticClassifier, RidgeClassifier, decoding_accuracy, fit_pca, stack_by_task, trajectory_f_ratio
 
 from ._provenance import VERSION as __version__
 
@@ -54,6 +56,17 @@ _LAZY = {
     "continual_sweep": "._sweep.baselines",
     "summarise_continual": "._sweep.baselines",
     "add_row_matching": "._store.row_store",
+    # recurrent-network analyses: optimistix (the fixed-point solver) loads on first use
+    "FixedPoints": "._rnn.fixed_points",
+    "find_fixed_points": "._rnn.fixed_points",
+    "sample_initial_states": "._rnn.fixed_points",
+    "Orbit": "._rnn.fixed_points",
+    "detect_limit_cycle": "._rnn.fixed_points",
+    "iterate_map": "._rnn.fixed_points",
+    "dominant_frequency": "._rnn.fixed_points",
+    "EigenvalueOutliers": "._rnn.fixed_points",
+    "eigenvalue_outliers": "._rnn.fixed_points",
+    "unstable_eigenvalue_count": "._rnn.fixed_points",
 }
 
 
@@ -185,4 +198,26 @@ __all__ = [
     "MeanLoss",
     "Outcome",
     "outcome_gradient",
+    "FixedPoints",
+    "find_fixed_points",
+    "sample_initial_states",
+    "Orbit",
+    "detect_limit_cycle",
+    "iterate_map",
+    "dominant_frequency",
+    "EigenvalueOutliers",
+    "eigenvalue_outliers",
+    "unstable_eigenvalue_count",
+    "cluster_task_profile",
+    "response_task_variance",
+    "task_variance_matrix",
+    "unit_representation",
+    "PCA",
+    "Classifier",
+    "LogisticClassifier",
+    "RidgeClassifier",
+    "decoding_accuracy",
+    "fit_pca",
+    "stack_by_task",
+    "trajectory_f_ratio",
 ]
