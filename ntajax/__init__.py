@@ -35,6 +35,12 @@ from ._compile_cache import enable_compilation_cache
 from ._gradients.outcomes import CrossingTime, FinalAlignment, FinalLoss, MeanAlignment, MeanLoss, Outcome
 from ._gradients.gradient import outcome_gradient
 from . import metrics
+from ._rnn.student import Activation, GatedRNN, GatedRNNState, Identity, ReLU, Tanh
+from ._rnn.tasks import ContextDecision, DelayedGo, DelayedMemory, FlipFlop, Go, SineWave, Task, Trial, YangTask
+from ._rnn.readouts import GatedReadout, OrthogonalReadout, ParallelReadout, Readout, SharedReadout
+from ._rnn.curricula import BlockedTasks, InterleavedTasks, TaskCurriculum
+from ._rnn.training import RNNExperiment, RNNResponses, RNNRun, rnn_responses, train_rnn
+from ._rnn.sweep import rnn_grid, rnn_sweep
 from ._rnn.representation import cluster_task_profile, response_task_variance, task_variance_matrix, unit_representation
 from ._rnn.geometry import PCA, Classifier, LogisticClassifier, RidgeClassifier, decoding_accuracy, fit_pca, stack_by_task, trajectory_f_ratio
 
@@ -198,6 +204,37 @@ __all__ = [
     "MeanLoss",
     "Outcome",
     "outcome_gradient",
+    # recurrent students (ntajax._rnn)
+    "Activation",
+    "GatedRNN",
+    "GatedRNNState",
+    "Identity",
+    "ReLU",
+    "Tanh",
+    "ContextDecision",
+    "DelayedGo",
+    "DelayedMemory",
+    "FlipFlop",
+    "Go",
+    "SineWave",
+    "Task",
+    "Trial",
+    "YangTask",
+    "GatedReadout",
+    "OrthogonalReadout",
+    "ParallelReadout",
+    "Readout",
+    "SharedReadout",
+    "BlockedTasks",
+    "InterleavedTasks",
+    "TaskCurriculum",
+    "RNNExperiment",
+    "RNNResponses",
+    "RNNRun",
+    "rnn_responses",
+    "train_rnn",
+    "rnn_grid",
+    "rnn_sweep",
     "FixedPoints",
     "find_fixed_points",
     "sample_initial_states",
