@@ -101,6 +101,15 @@ def affine(A, b, h):
     return A @ h + b
 
 
+def test_relaxation_finds_only_the_attractors():
+    expected, spectra = analytic_flip_flop(np.zeros(2))
+    attractors = expected[np.all(spectra < 1, axis=1)]
+    h0 = jax.random.uniform(jax.random.key(4), (96, 2), minval=-1.4, maxval=1.4)
+    found = find_fixed_points(flip_flop, h0, jnp.zeros(2), relax_steps=60)
+    assert found.n_points == 4 and found.n_stable == 4
+    _match(found.points, attractors, 1e-4)
+
+
 def test_linear_map_fixed_point_closed_form():
     rng = np.random.default_rng(1)
     V = rng.normal(size=(4, 4))
@@ -128,8 +137,21 @@ def test_one_compile_serves_every_context():
     h0 = jax.random.uniform(jax.random.key(3), (32, 2), minval=-1.4, maxval=1.4)
     find_fixed_points(counted, h0, jnp.zeros(2))
     first = len(traces)
-    counts = [find_fixed_points(counted, h0, jnp.asarray(u)).n_points for u in ((0.3, 0.0), (0.0, -0.2), (2.0, 0.0))]
-    assert counts == [9, 9, 3] and len(traces) == first + 1  # 3 points: one more linearisation size (4 vs 16)
+    counts = [find_fixed_points(counted, h0, jnp.asarray(u), relax_steps=r).n_points
+              for u, r in (((0.3, 0.0), 0), ((0.0, -0.2), 0), ((2.0, 0.0), 0), ((0.0, 0.0), 50))]
+    assert counts == [9, 9, 3, 4] and len(traces) == first  # any number of points, any relaxation: one program
+
+
+def test_linearisation_of_many_states_in_a_second_program(monkeypatch):
+    # above the size limit the Jacobians are taken at the merged points only, with the same result
+    import ntajax._rnn.fixed_points as module
+
+    h0 = jax.random.uniform(jax.random.key(0), (96, 2), minval=-1.4, maxval=1.4)
+    inline = find_fixed_points(flip_flop, h0, jnp.zeros(2))
+    monkeypatch.setattr(module, "JACOBIAN_ELEMENTS", 0)
+    separate = find_fixed_points(flip_flop, h0, jnp.zeros(2))
+    np.testing.assert_allclose(separate.jacobians, inline.jacobians, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(separate.n_unstable, inline.n_unstable)
 
 
 def test_sample_initial_states_draws_visited_states_plus_noise():

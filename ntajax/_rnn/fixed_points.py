@@ -13,7 +13,8 @@ keeps the solutions with q below ``q_tolerance``, merges those closer than
 J = ∂F/∂h (``jax.jacfwd``), its eigenvalues λ, and the **stability of a discrete map**: stable
 when every |λ| < 1, with ``n_unstable`` = #{λ : |λ| > 1 + margin}. Zeros of F(h) − h are found
 whatever their stability (unlike running the network forward, which only finds attractors), so
-saddles and repellers are found too.
+saddles and repellers are found too; with ``relax_steps`` the map is first iterated from every
+initial state, so the solves polish the attractors that the states flow to.
 
 **Limit cycles** (:func:`detect_limit_cycle`): the map is run freely from an initial state; after
 a transient, the trajectory is a *fixed point* when its last step moves less than
@@ -122,15 +123,24 @@ def _sample(trajectories, n: int, key, noise):
     return states[index] + noise * jax.random.normal(noise_key, (n, states.shape[1]), states.dtype)
 
 
+JACOBIAN_ELEMENTS = 1 << 24
+"""Up to this many Jacobian entries (n_states · N²), the Jacobians of every solution are computed
+in the solve's own program (one compile); above it, only at the merged points, in a second program
+per power-of-two number of points."""
+
+
 @eqx.filter_jit
-def _solve(step, initial_states, u, solver, max_steps: int):
+def _solve(step, initial_states, u, solver, max_steps: int, relax_steps, with_jacobians: bool):
+    F = _with_input(step, u)
+
     def one(h0):
-        F = _with_input(step, u)
+        # relax_steps is traced: one program serves every relaxation length
+        h0 = jax.lax.fori_loop(0, relax_steps, lambda _, h: F(h), h0)
         residual = lambda h, _: F(h) - h  # noqa: E731
         solution = optx.least_squares(residual, solver, h0, max_steps=max_steps, throw=False)
         h = solution.value
         r = F(h) - h
-        return h, 0.5 * jnp.sum(r**2)
+        return h, 0.5 * jnp.sum(r**2), (jax.jacfwd(F)(h) if with_jacobians else None)
 
     return jax.vmap(one)(initial_states)
 
@@ -174,6 +184,7 @@ def find_fixed_points(
     margin: float = 1e-3,
     solver: optx.AbstractLeastSquaresSolver | None = None,
     max_steps: int = 256,
+    relax_steps: int = 0,
 ) -> FixedPoints:
     """The distinct fixed points of h ↦ F(h) (or F(h, u)) reached from ``initial_states``.
 
@@ -189,6 +200,9 @@ def find_fixed_points(
         solver: an optimistix least-squares solver (default Levenberg–Marquardt, rtol 1e-6,
             atol 1e-9); unconverged solves are not errors, their q decides.
         max_steps: solver steps per initial state.
+        relax_steps: iterate the map this many steps from each initial state before the solve
+            (static): the solves then polish the attractors the states flow to, instead of the
+            nearest zero of F(h) − h of any stability.
 
     Returns:
         :class:`FixedPoints` (K may be 0).
@@ -200,7 +214,10 @@ def find_fixed_points(
         raise ValueError(f"q_tolerance={q_tolerance} and unique_tolerance={unique_tolerance} must be > 0 and ≥ 0.")
     solver = optx.LevenbergMarquardt(rtol=1e-6, atol=1e-9) if solver is None else solver
     u = None if u is None else jnp.asarray(u)
-    solutions, q = _solve(step, h0, u, solver, max_steps)
+    if relax_steps < 0:
+        raise ValueError(f"relax_steps={relax_steps} must be ≥ 0.")
+    with_jacobians = h0.shape[0] * h0.shape[1] ** 2 <= JACOBIAN_ELEMENTS
+    solutions, q, all_jacobians = _solve(step, h0, u, solver, max_steps, jnp.int32(relax_steps), with_jacobians)
     solutions, q = np.asarray(solutions), np.asarray(q)
     accepted = np.flatnonzero(np.isfinite(q) & (q <= q_tolerance))
     kept, owner = deduplicate(solutions, accepted[np.argsort(q[accepted], kind="stable")], unique_tolerance)
@@ -210,9 +227,11 @@ def find_fixed_points(
         return FixedPoints(empty, np.zeros(0), np.zeros((0, n_state, n_state)), np.zeros((0, n_state), complex),
                            np.zeros(0, int), np.zeros(0, int), solutions, q, margin)
     points = solutions[kept]
-    # pad to a power of two so that contexts with different numbers of points share compiles
-    padded = np.concatenate([points, np.repeat(points[:1], (1 << (kept.size - 1).bit_length()) - kept.size, axis=0)])
-    jacobians = np.asarray(_jacobians(step, jnp.asarray(padded), u))[: kept.size]
+    if with_jacobians:
+        jacobians = np.asarray(all_jacobians)[kept]
+    else:  # pad to a power of two so that contexts with different numbers of points share compiles
+        padded = np.concatenate([points, np.repeat(points[:1], (1 << (kept.size - 1).bit_length()) - kept.size, axis=0)])
+        jacobians = np.asarray(_jacobians(step, jnp.asarray(padded), u))[: kept.size]
     eigenvalues = np.linalg.eigvals(jacobians)
     eigenvalues = np.take_along_axis(eigenvalues, np.argsort(-np.abs(eigenvalues), axis=1, kind="stable"), axis=1)
     return FixedPoints(

@@ -175,6 +175,11 @@ def fit_pca(states: Float[ArrayLike, "... N"], n_components: int = 3) -> PCA:
     x = x.reshape(-1, x.shape[-1])
     if not 1 <= n_components <= x.shape[1]:
         raise ValueError(f"n_components={n_components} must lie in 1 … N ({x.shape[1]}).")
+    return _fit_pca(x, n_components)
+
+
+@eqx.filter_jit
+def _fit_pca(x, n_components: int) -> PCA:
     mean = jnp.mean(x, 0)
     centred = x - mean
     covariance = centred.T @ centred / x.shape[0]
