@@ -31,4 +31,6 @@ FIGURES: dict[str, Figure] = {
     "a16": Figure("figures.a16", compute="sweeps.a16:compute"),            # few-shot regime
     "baselines": Figure("figures.baselines", compute="sweeps.baselines:compute"),  # continual-learning baselines on the same engine
     "representations": Figure("figures.representations", compute="sweeps.representations:compute"),  # task-variance and shared/separate representations
+    "rnn-representations": Figure("figures.rnn_representations"),        # FTV and unit clusters of RNNs, gated vs ungated (Yang et al.)
+    "rnn-attractors": Figure("figures.rnn_attractors"),                  # shared vs separate attractors under output constraints (Turner & Barak)
 }
