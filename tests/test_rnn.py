@@ -296,3 +296,12 @@ def test_training_lowers_the_loss_and_records_per_task_states():
     assert responses.hidden.shape == (1, 8, 20, 12) and responses.outputs.shape == (1, 8, 20, 1)
     loss = 0.5 * np.mean(np.sum(responses.mask * (responses.outputs - responses.targets) ** 2, axis=(2, 3)) / 20)
     assert loss < 0.3 * float(run.eval_loss[0, 0])
+
+
+def test_block_edge_losses_average_the_first_and_last_tenth_of_each_block():
+    loss = jnp.arange(25.0)
+    blocks = jnp.asarray([0] * 20 + [1] * 5)
+    start, end = map(np.asarray, training.block_edge_losses(loss, blocks, 3))
+    np.testing.assert_allclose(start[:2], [0.5, 20.0])   # steps 0–1 (⌊0.1·20⌋ = 2); step 20 (at least one)
+    np.testing.assert_allclose(end[:2], [18.5, 24.0])    # steps 18–19; step 24
+    assert np.isnan(start[2]) and np.isnan(end[2])
