@@ -41,6 +41,7 @@ from ._rnn.readouts import GatedReadout, OrthogonalReadout, ParallelReadout, Rea
 from ._rnn.curricula import BlockedTasks, InterleavedTasks, TaskCurriculum
 from ._rnn.training import RNNExperiment, RNNResponses, RNNRun, rnn_responses, train_rnn
 from ._rnn.sweep import rnn_grid, rnn_sweep
+from ._rnn.metrics import gate_separation
 
 from ._provenance import VERSION as __version__
 
@@ -222,4 +223,5 @@ __all__ = [
     "train_rnn",
     "rnn_grid",
     "rnn_sweep",
+    "gate_separation",
 ]

@@ -215,7 +215,8 @@ def test_readouts_place_tasks_on_their_channels_and_curricula_append_the_cue():
 def test_blocked_tasks_alternate_every_block_length():
     curriculum = ntajax.BlockedTasks(block_length=0.3)
     steps = jnp.arange(100)
-    tasks = np.asarray(jax.vmap(lambda i: curriculum.tasks_of_step(i, None, n_tasks=2, batch_size=1, dt=0.01)[0])(steps))
+    of_step = jax.vmap(lambda i: curriculum.tasks_of_step(i, None, n_tasks=2, batch_size=1, dt=0.01)[0])
+    tasks = np.asarray(of_step(steps))
     np.testing.assert_array_equal(tasks, (np.arange(100) // 30) % 2)
     ordered = ntajax.BlockedTasks(block_length=0.1, order=(2, 0, 1))
     np.testing.assert_array_equal(ordered.task_of_block(jnp.arange(6), 3), [2, 0, 1, 2, 0, 1])

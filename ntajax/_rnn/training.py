@@ -111,7 +111,8 @@ class RNNExperiment(PathAddressed):
         check_tasks(self.tasks)
         if not isinstance(self.readout, Readout):
             raise TypeError(f"RNNExperiment: readout={self.readout!r} must be a Readout object, e.g. "
-                            "ntajax.SharedReadout(), ntajax.GatedReadout(), ntajax.OrthogonalReadout(), ntajax.ParallelReadout().")
+                            "ntajax.SharedReadout(), ntajax.GatedReadout(), ntajax.OrthogonalReadout(), "
+                            "ntajax.ParallelReadout().")
         if not isinstance(self.curriculum, TaskCurriculum):
             raise TypeError(f"RNNExperiment: curriculum={self.curriculum!r} must be ntajax.BlockedTasks(...) or "
                             "ntajax.InterleavedTasks(...).")
@@ -119,7 +120,8 @@ class RNNExperiment(PathAddressed):
             raise TypeError(f"RNNExperiment: regulariser={self.regulariser!r} must be an ntajax.Regulariser.")
         order = getattr(self.curriculum, "order", None)
         if order is not None and max(order) >= len(self.tasks):
-            raise ValueError(f"RNNExperiment: curriculum order={order} names a task ≥ the {len(self.tasks)} tasks given.")
+            raise ValueError(f"RNNExperiment: curriculum order={order} names a task ≥ the {len(self.tasks)} "
+                             "tasks given.")
         if isinstance(self.dt, bool) or not isinstance(self.dt, (int, float)) or not self.dt > 0:
             raise ValueError(f"RNNExperiment: dt={self.dt!r} must be a positive number (the learning rate is dt/τ).")
         for name in ("n_steps", "batch_size", "record_every", "eval_size", "max_blocks"):
@@ -141,7 +143,8 @@ class RNNExperiment(PathAddressed):
         reg = {p.removeprefix("regulariser."): v for p, v in values.items() if p.startswith("regulariser.")}
         self.regulariser.check_values(reg)
         if (tau_b := values.get("curriculum.block_length")) is not None and tau_b < self.dt:
-            raise ValueError(f"RNNExperiment: curriculum.block_length={tau_b:.7g} is shorter than one step dt={self.dt}.")
+            raise ValueError(f"RNNExperiment: curriculum.block_length={tau_b:.7g} is shorter than one step "
+                             f"dt={self.dt}.")
 
     def get(self, path: str):
         """The leaf (or object) at a dotted path; integer components index the task tuple
