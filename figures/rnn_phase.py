@@ -22,13 +22,13 @@ Agreement with the paper (Sandbrink et al., NeurIPS 2024, Fig. 5), measured at p
   task-specific values (S = 0.44–0.58 for τ_w/τ_c ≥ 4, τ_B/τ_w ≥ 5) and the loss over the late
   blocks, switches included, is lowest (0.013–0.020); with τ_c = τ_w the gates barely separate
   (S = 0.00–0.01 for τ_B/τ_w ≤ 2, 0.13–0.25 for longer blocks) and the late-block loss is 3–10×
-  higher (0.054 at τ_B/τ_w = 10, 0.14–0.15 for τ_B/τ_w ≤ 2). S grows from τ_w/τ_c = 1 to 16 at every block
-  length, as specialisation does in the paper's panel a.
-* **differs** — the gate speed matters more than the block length: with fast gates the gates
-  separate even in the quasi-interleaved rows (S = 0.35–0.52 at τ_B/τ_w ≤ 1, τ_w/τ_c ≥ 8), where
-  the paper's linear model does not specialise (its Fig. 5b, τ_w/τ_c = 20, τ_B/τ_w = 1) — though
-  here the network performs worse (late-block loss 0.05–0.1) since each block is only 12–25
-  steps; S stays below 0.6 everywhere (the gates are not one-hot, see ``rnn-switching``); and the
+  higher (0.054 at τ_B/τ_w = 10, 0.14–0.15 for τ_B/τ_w ≤ 2). S grows from τ_w/τ_c = 1 to 16 at
+  every block length, as specialisation does in the paper's panel a.
+* **differs** — the gate speed matters more than the block length: the paper expects
+  specialisation to grow with the block length (FIGURES.md, Fig. 5 and A7), but with fast gates
+  the RNN's gates separate about as much in the quasi-interleaved rows (S = 0.35–0.52 at
+  τ_B/τ_w ≤ 1, τ_w/τ_c ≥ 8) as in long blocks — though there the network performs worse
+  (late-block loss 0.05–0.1), each block being only 12–25 steps; S stays below 0.6 everywhere (the gates are not one-hot, see ``rnn-switching``); and the
   transition is gradual, not the sharp boundary of the linear model.
 """
 
