@@ -255,13 +255,15 @@ def test_construction_errors_name_the_parameter():
         ex.set({"lambda_norm": -1.0})
     with pytest.raises(ValueError, match="not a traced parameter"):
         ex.set({"tau_q": 1.0})
+    with pytest.raises(ValueError, match="dt/tau_c"):  # a sweep point is checked as a new experiment
+        ntajax.rnn_sweep(ex, {"tau_c": [0.1, 0.001]}, 0)
 
 
 # ----------------------------------------------------------------------------------- training, sweeps
 def small_experiment(**kwargs):
     kw = dict(student=ntajax.GatedRNN(n_hidden=12, alpha=0.3), tasks=(ntajax.Go(), ntajax.Go(anti=True)),
               curriculum=ntajax.BlockedTasks(block_length=1.0), regulariser=ntajax.Regulariser(lambda_norm=0.5),
-              dt=0.05, n_steps=120, batch_size=8, record_every=20, eval_size=16, max_blocks=8)
+              dt=0.04, n_steps=120, batch_size=8, record_every=20, eval_size=16, max_blocks=8)
     kw.update(kwargs)
     return ntajax.RNNExperiment(**kw)
 
@@ -281,8 +283,8 @@ def test_one_compile_for_a_sweep_over_tau_c_tau_w_lambda_and_block_length_and_se
     single = ntajax.train_rnn(ex.set(point), jax.random.split(jax.random.key(3), 2)[1])
     np.testing.assert_allclose(single.step_loss, first.step_loss[j, 1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(single.gates, first.gates[j, 1], rtol=1e-5, atol=1e-6)
-    # the block clock follows the traced τ_B: blocks of 2.0/0.05 = 40 steps
-    np.testing.assert_array_equal(first.step_task[j, 0], (np.arange(120) // 40) % 2)
+    # the block clock follows the traced τ_B: blocks of 2.0/0.04 = 50 steps
+    np.testing.assert_array_equal(first.step_task[j, 0], (np.arange(120) // 50) % 2)
     np.testing.assert_array_equal(first.block_task[j, 0], [0, 1, 0, -1, -1, -1, -1, -1])
 
 

@@ -130,11 +130,6 @@ class RNNExperiment(PathAddressed):
             raise ValueError(f"RNNExperiment: record_every={self.record_every} must divide n_steps={self.n_steps}; "
                              f"e.g. n_steps={self.record_every * (self.n_steps // self.record_every + 1)}.")
         self.check_point({path: v for path, v in self.concrete_values().items() if v is not None})
-        for name, tau in (("tau_w", self.student.tau_w), ("tau_c", self.student.tau_c)):
-            tau = concrete(tau)
-            if tau is not None and self.dt / tau >= 1:
-                raise ValueError(f"RNNExperiment: dt/{name} = {self.dt / tau:.3g} ≥ 1 overshoots every Euler step "
-                                 f"(MODEL §5.2); lower dt below {tau:.3g} or raise {name}.")
 
     def check_point(self, values: dict[str, float]) -> None:
         """Validate traced values by full path, as a new experiment would be."""
@@ -142,6 +137,11 @@ class RNNExperiment(PathAddressed):
         self.student.check_values(student)
         reg = {p.removeprefix("regulariser."): v for p, v in values.items() if p.startswith("regulariser.")}
         self.regulariser.check_values(reg)
+        for name in ("tau_w", "tau_c"):
+            tau = values.get(f"student.{name}")
+            if tau is not None and tau > 0 and self.dt / tau >= 1:
+                raise ValueError(f"RNNExperiment: dt/{name} = {self.dt / tau:.3g} ≥ 1 overshoots every Euler step "
+                                 f"(MODEL §5.2); lower dt below {tau:.3g} or raise student.{name}.")
         if (tau_b := values.get("curriculum.block_length")) is not None and tau_b < self.dt:
             raise ValueError(f"RNNExperiment: curriculum.block_length={tau_b:.7g} is shorter than one step "
                              f"dt={self.dt}.")
