@@ -31,6 +31,8 @@ FIGURES: dict[str, Figure] = {
     "a16": Figure("figures.a16", compute="sweeps.a16:compute"),            # few-shot regime
     "baselines": Figure("figures.baselines", compute="sweeps.baselines:compute"),  # continual-learning baselines on the same engine
     "representations": Figure("figures.representations", compute="sweeps.representations:compute"),  # task-variance and shared/separate representations
+    "rnn-switching": Figure("figures.rnn_switching"),                      # gated RNN on blocked tasks: flexible vs forgetful
+    "rnn-phase": Figure("figures.rnn_phase"),                              # gated RNN phase diagram over τ_B/τ_w × τ_w/τ_c
     "rnn-representations": Figure("figures.rnn_representations"),        # FTV and unit clusters of RNNs, gated vs ungated (Yang et al.)
     "rnn-attractors": Figure("figures.rnn_attractors"),                  # shared vs separate attractors under output constraints (Turner & Barak)
 }

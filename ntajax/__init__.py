@@ -41,6 +41,7 @@ from ._rnn.readouts import GatedReadout, OrthogonalReadout, ParallelReadout, Rea
 from ._rnn.curricula import BlockedTasks, InterleavedTasks, TaskCurriculum
 from ._rnn.training import RNNExperiment, RNNResponses, RNNRun, rnn_responses, train_rnn
 from ._rnn.sweep import rnn_grid, rnn_sweep
+from ._rnn.metrics import gate_separation
 from ._rnn.representation import cluster_task_profile, response_task_variance, task_variance_matrix, unit_representation
 from ._rnn.geometry import PCA, Classifier, LogisticClassifier, RidgeClassifier, decoding_accuracy, fit_pca, stack_by_task, trajectory_f_ratio
 
@@ -235,6 +236,7 @@ __all__ = [
     "train_rnn",
     "rnn_grid",
     "rnn_sweep",
+    "gate_separation",
     "FixedPoints",
     "find_fixed_points",
     "sample_initial_states",

@@ -215,7 +215,8 @@ def test_readouts_place_tasks_on_their_channels_and_curricula_append_the_cue():
 def test_blocked_tasks_alternate_every_block_length():
     curriculum = ntajax.BlockedTasks(block_length=0.3)
     steps = jnp.arange(100)
-    tasks = np.asarray(jax.vmap(lambda i: curriculum.tasks_of_step(i, None, n_tasks=2, batch_size=1, dt=0.01)[0])(steps))
+    of_step = jax.vmap(lambda i: curriculum.tasks_of_step(i, None, n_tasks=2, batch_size=1, dt=0.01)[0])
+    tasks = np.asarray(of_step(steps))
     np.testing.assert_array_equal(tasks, (np.arange(100) // 30) % 2)
     ordered = ntajax.BlockedTasks(block_length=0.1, order=(2, 0, 1))
     np.testing.assert_array_equal(ordered.task_of_block(jnp.arange(6), 3), [2, 0, 1, 2, 0, 1])
@@ -254,13 +255,15 @@ def test_construction_errors_name_the_parameter():
         ex.set({"lambda_norm": -1.0})
     with pytest.raises(ValueError, match="not a traced parameter"):
         ex.set({"tau_q": 1.0})
+    with pytest.raises(ValueError, match="dt/tau_c"):  # a sweep point is checked as a new experiment
+        ntajax.rnn_sweep(ex, {"tau_c": [0.1, 0.001]}, 0)
 
 
 # ----------------------------------------------------------------------------------- training, sweeps
 def small_experiment(**kwargs):
     kw = dict(student=ntajax.GatedRNN(n_hidden=12, alpha=0.3), tasks=(ntajax.Go(), ntajax.Go(anti=True)),
               curriculum=ntajax.BlockedTasks(block_length=1.0), regulariser=ntajax.Regulariser(lambda_norm=0.5),
-              dt=0.05, n_steps=120, batch_size=8, record_every=20, eval_size=16, max_blocks=8)
+              dt=0.04, n_steps=120, batch_size=8, record_every=20, eval_size=16, max_blocks=8)
     kw.update(kwargs)
     return ntajax.RNNExperiment(**kw)
 
@@ -280,8 +283,8 @@ def test_one_compile_for_a_sweep_over_tau_c_tau_w_lambda_and_block_length_and_se
     single = ntajax.train_rnn(ex.set(point), jax.random.split(jax.random.key(3), 2)[1])
     np.testing.assert_allclose(single.step_loss, first.step_loss[j, 1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(single.gates, first.gates[j, 1], rtol=1e-5, atol=1e-6)
-    # the block clock follows the traced τ_B: blocks of 2.0/0.05 = 40 steps
-    np.testing.assert_array_equal(first.step_task[j, 0], (np.arange(120) // 40) % 2)
+    # the block clock follows the traced τ_B: blocks of 2.0/0.04 = 50 steps
+    np.testing.assert_array_equal(first.step_task[j, 0], (np.arange(120) // 50) % 2)
     np.testing.assert_array_equal(first.block_task[j, 0], [0, 1, 0, -1, -1, -1, -1, -1])
 
 
@@ -296,3 +299,12 @@ def test_training_lowers_the_loss_and_records_per_task_states():
     assert responses.hidden.shape == (1, 8, 20, 12) and responses.outputs.shape == (1, 8, 20, 1)
     loss = 0.5 * np.mean(np.sum(responses.mask * (responses.outputs - responses.targets) ** 2, axis=(2, 3)) / 20)
     assert loss < 0.3 * float(run.eval_loss[0, 0])
+
+
+def test_block_edge_losses_average_the_first_and_last_tenth_of_each_block():
+    loss = jnp.arange(25.0)
+    blocks = jnp.asarray([0] * 20 + [1] * 5)
+    start, end = map(np.asarray, training.block_edge_losses(loss, blocks, 3))
+    np.testing.assert_allclose(start[:2], [0.5, 20.0])   # steps 0–1 (⌊0.1·20⌋ = 2); step 20 (at least one)
+    np.testing.assert_allclose(end[:2], [18.5, 24.0])    # steps 18–19; step 24
+    assert np.isnan(start[2]) and np.isnan(end[2])

@@ -73,7 +73,8 @@ class BlockedTasks(TaskCurriculum):
         check_positive("BlockedTasks", "block_length", concrete(self.block_length))
         if self.order is not None and (not isinstance(self.order, tuple) or not self.order
                                        or not all(isinstance(m, int) and m >= 0 for m in self.order)):
-            raise ValueError(f"BlockedTasks: order={self.order!r} must be a non-empty tuple of task indices, e.g. (0, 1).")
+            raise ValueError(f"BlockedTasks: order={self.order!r} must be a non-empty tuple of task indices, "
+                             "e.g. (0, 1).")
 
     @property
     def is_blocked(self):

@@ -201,7 +201,9 @@ class GatedRNN(eqx.Module):
         return GatedRNNState(W_rec=one, W_in=one, b=one, W_out=one, c=one if self.gated else 0.0 * one)
 
     # ----------------------------------------------------------------------------- dynamics
-    def step(self, state: GatedRNNState, h: Float[Array, " hidden"], u: Float[Array, " d_in"]) -> Float[Array, " hidden"]:
+    def step(
+        self, state: GatedRNNState, h: Float[Array, " hidden"], u: Float[Array, " d_in"]
+    ) -> Float[Array, " hidden"]:
         """h' = F(h, u) = (1 − α) h + α φ(Σ_p c_p (W_rec^p h + W_in^p u) + b), for one hidden
         vector (N,) and one input (d_in,)."""
         drive = state.effective_recurrent() @ h + state.effective_input() @ u + state.b
@@ -209,7 +211,8 @@ class GatedRNN(eqx.Module):
 
     def step_function(self, state: GatedRNNState) -> Callable[[Array, Array], Array]:
         """F(h, u) → h' of this trained network (the two effective matrices computed once)."""
-        W, W_in, b, alpha, phi = state.effective_recurrent(), state.effective_input(), state.b, self.alpha, self.activation
+        W, W_in, b = state.effective_recurrent(), state.effective_input(), state.b
+        alpha, phi = self.alpha, self.activation
 
         def F(h, u):
             return (1 - alpha) * h + alpha * phi(W @ h + W_in @ u + b)

@@ -74,7 +74,8 @@ def rnn_sweep(
     """
     check_size("rnn_sweep", "n_seeds", n_seeds)
     if not points:
-        raise ValueError("rnn_sweep: points is empty; give {path: values}, e.g. rnn_grid({'student.tau_c': [0.01, 0.1]}).")
+        raise ValueError("rnn_sweep: points is empty; give {path: values}, "
+                         "e.g. rnn_grid({'student.tau_c': [0.01, 0.1]}).")
     resolved = {experiment.resolve_path(name): np.asarray(v, dtype=float).ravel() for name, v in points.items()}
     lengths = {p: len(v) for p, v in resolved.items()}
     if len(set(lengths.values())) != 1:

@@ -160,10 +160,12 @@ class SineWave(Task):
         check_positive("SineWave", "min_frequency", lo)
         check_positive("SineWave", "max_frequency", hi)
         if lo is not None and hi is not None and not lo < hi <= 0.5:
-            raise ValueError(f"SineWave: need 0 < min_frequency < max_frequency ≤ 0.5 (Nyquist), got {lo:.7g}, {hi:.7g}.")
+            raise ValueError(f"SineWave: need 0 < min_frequency < max_frequency ≤ 0.5 (Nyquist), "
+                             f"got {lo:.7g}, {hi:.7g}.")
         if isinstance(self.n_frequencies, bool) or not isinstance(self.n_frequencies, int) or self.n_frequencies < 0 \
                 or self.n_frequencies == 1:
-            raise ValueError(f"SineWave: n_frequencies={self.n_frequencies!r} must be 0 (continuous) or an integer ≥ 2.")
+            raise ValueError(f"SineWave: n_frequencies={self.n_frequencies!r} must be 0 (continuous) "
+                             "or an integer ≥ 2.")
 
     @property
     def d_in(self):

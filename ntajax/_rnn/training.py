@@ -33,10 +33,13 @@ What :func:`ntajax.train_rnn` returns (an :class:`RNNRun`; shapes for one run):
   (n_steps,) the task of the step (blocked curricula; −1 when interleaved);
 * every ``record_every`` steps (n_rec = n_steps/record_every + 1 records, from step 0 to the end):
   ``record_step``, ``gates`` (n_rec, P) and ``eval_loss`` (n_rec, M), the loss of each task on
-  its fixed evaluation trials (masked to that task's outputs);
+  its fixed evaluation trials (masked to that task's outputs), ``weight_speed`` (n_rec,) the
+  speed ‖Δθ_w‖/Δt of the weights (not the gates) over the interval before each record (NaN at 0);
 * per block k < ``max_blocks`` (blocked curricula): ``block_task`` and ``adaptation_time``, the
   training time from the block's start to the first step whose minibatch loss is below
-  ``adaptation_threshold`` (NaN where not reached within the block, or no such block);
+  ``adaptation_threshold`` (NaN where not reached within the block, or no such block), and
+  ``block_start_loss`` / ``block_end_loss``, the mean step loss over the first / last 10 % of
+  the block's steps (at least one step; the switch cost and the loss reached);
 * ``final``, the state at the end, and ``task_final``, per task the state after the last step
   of that task (leading axis M: "the network in task m", the end of its last block);
 * ``status`` (0 ok, 1 diverged).
@@ -108,7 +111,8 @@ class RNNExperiment(PathAddressed):
         check_tasks(self.tasks)
         if not isinstance(self.readout, Readout):
             raise TypeError(f"RNNExperiment: readout={self.readout!r} must be a Readout object, e.g. "
-                            "ntajax.SharedReadout(), ntajax.GatedReadout(), ntajax.OrthogonalReadout(), ntajax.ParallelReadout().")
+                            "ntajax.SharedReadout(), ntajax.GatedReadout(), ntajax.OrthogonalReadout(), "
+                            "ntajax.ParallelReadout().")
         if not isinstance(self.curriculum, TaskCurriculum):
             raise TypeError(f"RNNExperiment: curriculum={self.curriculum!r} must be ntajax.BlockedTasks(...) or "
                             "ntajax.InterleavedTasks(...).")
@@ -116,7 +120,8 @@ class RNNExperiment(PathAddressed):
             raise TypeError(f"RNNExperiment: regulariser={self.regulariser!r} must be an ntajax.Regulariser.")
         order = getattr(self.curriculum, "order", None)
         if order is not None and max(order) >= len(self.tasks):
-            raise ValueError(f"RNNExperiment: curriculum order={order} names a task ≥ the {len(self.tasks)} tasks given.")
+            raise ValueError(f"RNNExperiment: curriculum order={order} names a task ≥ the {len(self.tasks)} "
+                             "tasks given.")
         if isinstance(self.dt, bool) or not isinstance(self.dt, (int, float)) or not self.dt > 0:
             raise ValueError(f"RNNExperiment: dt={self.dt!r} must be a positive number (the learning rate is dt/τ).")
         for name in ("n_steps", "batch_size", "record_every", "eval_size", "max_blocks"):
@@ -125,11 +130,6 @@ class RNNExperiment(PathAddressed):
             raise ValueError(f"RNNExperiment: record_every={self.record_every} must divide n_steps={self.n_steps}; "
                              f"e.g. n_steps={self.record_every * (self.n_steps // self.record_every + 1)}.")
         self.check_point({path: v for path, v in self.concrete_values().items() if v is not None})
-        for name, tau in (("tau_w", self.student.tau_w), ("tau_c", self.student.tau_c)):
-            tau = concrete(tau)
-            if tau is not None and self.dt / tau >= 1:
-                raise ValueError(f"RNNExperiment: dt/{name} = {self.dt / tau:.3g} ≥ 1 overshoots every Euler step "
-                                 f"(MODEL §5.2); lower dt below {tau:.3g} or raise {name}.")
 
     def check_point(self, values: dict[str, float]) -> None:
         """Validate traced values by full path, as a new experiment would be."""
@@ -137,8 +137,14 @@ class RNNExperiment(PathAddressed):
         self.student.check_values(student)
         reg = {p.removeprefix("regulariser."): v for p, v in values.items() if p.startswith("regulariser.")}
         self.regulariser.check_values(reg)
+        for name in ("tau_w", "tau_c"):
+            tau = values.get(f"student.{name}")
+            if tau is not None and tau > 0 and self.dt / tau >= 1:
+                raise ValueError(f"RNNExperiment: dt/{name} = {self.dt / tau:.3g} ≥ 1 overshoots every Euler step "
+                                 f"(MODEL §5.2); lower dt below {tau:.3g} or raise student.{name}.")
         if (tau_b := values.get("curriculum.block_length")) is not None and tau_b < self.dt:
-            raise ValueError(f"RNNExperiment: curriculum.block_length={tau_b:.7g} is shorter than one step dt={self.dt}.")
+            raise ValueError(f"RNNExperiment: curriculum.block_length={tau_b:.7g} is shorter than one step "
+                             f"dt={self.dt}.")
 
     def get(self, path: str):
         """The leaf (or object) at a dotted path; integer components index the task tuple
@@ -222,8 +228,11 @@ class RNNRun(eqx.Module):
     record_step: Int[Array, " n_rec"]
     gates: Float[Array, "n_rec P"]
     eval_loss: Float[Array, "n_rec M"]
+    weight_speed: Float[Array, " n_rec"]
     block_task: Int[Array, " max_blocks"]
     adaptation_time: Float[Array, " max_blocks"]
+    block_start_loss: Float[Array, " max_blocks"]
+    block_end_loss: Float[Array, " max_blocks"]
     final: GatedRNNState
     task_final: GatedRNNState
     status: Int[Array, ""]
@@ -271,6 +280,35 @@ def adaptation_times(
     return jnp.where(ok, (first - start).astype(step_loss.dtype) * dt, jnp.nan)
 
 
+def block_edge_losses(
+    step_loss: Float[Array, " n_steps"], blocks: Int[Array, " n_steps"], max_blocks: int, fraction: float = 0.1
+) -> tuple[Float[Array, " max_blocks"], Float[Array, " max_blocks"]]:
+    """Per block k < ``max_blocks``: the mean step loss over its first and over its last
+    max(1, ⌊fraction·n_k⌋) steps (n_k its steps; NaN for blocks that do not occur)."""
+    n = step_loss.shape[0]
+    steps = jnp.arange(n)
+    start = jax.ops.segment_min(steps, blocks, num_segments=max_blocks)
+    end = jax.ops.segment_max(steps, blocks, num_segments=max_blocks)
+    valid = blocks < max_blocks
+    b = jnp.minimum(blocks, max_blocks - 1)
+    window = jnp.maximum(1, jnp.floor(fraction * (end - start + 1)).astype(jnp.int32))[b]
+    first = valid & (steps - start[b] < window)
+    last = valid & (end[b] - steps < window)
+
+    def mean_over(selected):
+        total = jax.ops.segment_sum(jnp.where(selected, step_loss, 0.0), b, num_segments=max_blocks)
+        count = jax.ops.segment_sum(selected.astype(step_loss.dtype), b, num_segments=max_blocks)
+        return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+
+    return mean_over(first), mean_over(last)
+
+
+def weight_distance(a: GatedRNNState, b: GatedRNNState) -> Float[Array, ""]:
+    """‖θ_a − θ_b‖ over the weights W_rec, W_in, b, W_out (not the gates)."""
+    return jnp.sqrt(sum(jnp.sum((x - y) ** 2) for x, y in
+                        ((a.W_rec, b.W_rec), (a.W_in, b.W_in), (a.b, b.b), (a.W_out, b.W_out))))
+
+
 # ----------------------------------------------------------------------------- the run
 def train_one(experiment: RNNExperiment, key: PRNGKeyArray) -> RNNRun:
     """One training run (not jitted; :func:`train_rnn` and the sweeps compile it)."""
@@ -294,22 +332,25 @@ def train_one(experiment: RNNExperiment, key: PRNGKeyArray) -> RNNRun:
             per_task = jax.tree.map(lambda S, x: S.at[current].set(x), per_task, state)
         return (state, per_task), (loss, jnp.int32(current))
 
-    def record(state, i):
+    def record(state, previous, i):
         losses = jax.vmap(lambda tr: batch_loss(model, state, tr))(eval_trials)
-        return dict(record_step=i, gates=state.c, eval_loss=losses)
+        return dict(record_step=i, gates=state.c, eval_loss=losses,
+                    weight_speed=weight_distance(state, previous) / (ex.record_every * ex.dt))
 
     def interval(carry, index):
-        rec = record(carry[0], index * ex.record_every)
+        state, per_task, previous = carry
+        rec = record(state, previous, index * ex.record_every)
         steps = index * ex.record_every + jnp.arange(ex.record_every, dtype=jnp.int32)
-        carry, per_step = jax.lax.scan(step, carry, steps)
-        return carry, (rec, per_step)
+        (new, per_task), per_step = jax.lax.scan(step, (state, per_task), steps)
+        return (new, per_task, state), (rec, per_step)
 
     per_task0 = jax.tree.map(lambda x: jnp.broadcast_to(x, (M, *x.shape)), state0)
     n_intervals = ex.n_steps // ex.record_every
-    (final, per_task), (recs, (step_loss, step_task)) = jax.lax.scan(
-        interval, (state0, per_task0), jnp.arange(n_intervals, dtype=jnp.int32))
-    last = record(final, jnp.int32(ex.n_steps))
+    (final, per_task, previous), (recs, (step_loss, step_task)) = jax.lax.scan(
+        interval, (state0, per_task0, state0), jnp.arange(n_intervals, dtype=jnp.int32))
+    last = record(final, previous, jnp.int32(ex.n_steps))
     recs = jax.tree.map(lambda r, x: jnp.concatenate([r, x[None]]), recs, last)
+    recs["weight_speed"] = recs["weight_speed"].at[0].set(jnp.nan)  # no interval before the first record
     step_loss, step_task = step_loss.reshape(-1), step_task.reshape(-1)
     if not ex.curriculum.is_blocked:
         per_task = jax.tree.map(lambda x: jnp.broadcast_to(x, (M, *x.shape)), final)
@@ -321,14 +362,16 @@ def train_one(experiment: RNNExperiment, key: PRNGKeyArray) -> RNNRun:
         exists = jax.ops.segment_min(all_steps, blocks, num_segments=ex.max_blocks) < ex.n_steps
         block_task = jnp.where(exists, block_task, -1)
         adaptation = adaptation_times(step_loss, blocks, ex.adaptation_threshold, ex.dt, ex.max_blocks)
+        start_loss, end_loss = block_edge_losses(step_loss, blocks, ex.max_blocks)
     else:
         block_task = jnp.full((ex.max_blocks,), -1, jnp.int32)
-        adaptation = jnp.full((ex.max_blocks,), jnp.nan, step_loss.dtype)
+        adaptation = start_loss = end_loss = jnp.full((ex.max_blocks,), jnp.nan, step_loss.dtype)
     finite = jnp.all(jnp.isfinite(step_loss)) & jnp.all(
         jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(final)]))
     return RNNRun(
         step_loss=step_loss, step_task=step_task, record_step=recs["record_step"], gates=recs["gates"],
-        eval_loss=recs["eval_loss"], block_task=block_task, adaptation_time=adaptation, final=final,
+        eval_loss=recs["eval_loss"], weight_speed=recs["weight_speed"], block_task=block_task,
+        adaptation_time=adaptation, block_start_loss=start_loss, block_end_loss=end_loss, final=final,
         task_final=per_task, status=jnp.where(finite, 0, 1).astype(jnp.int32),
     )
 
