@@ -33,4 +33,8 @@ FIGURES: dict[str, Figure] = {
     "representations": Figure("figures.representations", compute="sweeps.representations:compute"),  # task-variance and shared/separate representations
     "gradients": Figure("figures.gradients", compute="sweeps.gradients:compute"),  # exact gradients vs finite differences, gradient field
     "protocol": Figure("figures.protocol", compute="sweeps.protocol:compute"),     # optimised gate-speed schedule vs the best constant
+    "rnn-switching": Figure("figures.rnn_switching"),                      # gated RNN on blocked tasks: flexible vs forgetful
+    "rnn-phase": Figure("figures.rnn_phase"),                              # gated RNN phase diagram over τ_B/τ_w × τ_w/τ_c
+    "rnn-representations": Figure("figures.rnn_representations"),        # FTV and unit clusters of RNNs, gated vs ungated (Yang et al.)
+    "rnn-attractors": Figure("figures.rnn_attractors"),                  # shared vs separate attractors under output constraints (Turner & Barak)
 }

@@ -38,6 +38,15 @@ from ._gradients.schedule import PiecewiseLinear, ScheduledScan
 from ._gradients.protocol import (AssignedAlignment, ConstantSweep, ProtocolResult, ScheduleCost, constant_sweep,
                                   optimise_protocol, schedule_gradient)
 from . import metrics
+from ._rnn.student import Activation, GatedRNN, GatedRNNState, Identity, ReLU, Tanh
+from ._rnn.tasks import ContextDecision, DelayedGo, DelayedMemory, FlipFlop, Go, SineWave, Task, Trial, YangTask
+from ._rnn.readouts import GatedReadout, OrthogonalReadout, ParallelReadout, Readout, SharedReadout
+from ._rnn.curricula import BlockedTasks, InterleavedTasks, TaskCurriculum
+from ._rnn.training import RNNExperiment, RNNResponses, RNNRun, rnn_responses, train_rnn
+from ._rnn.sweep import rnn_grid, rnn_sweep
+from ._rnn.metrics import gate_separation
+from ._rnn.representation import cluster_task_profile, response_task_variance, task_variance_matrix, unit_representation
+from ._rnn.geometry import PCA, Classifier, LogisticClassifier, RidgeClassifier, decoding_accuracy, fit_pca, stack_by_task, trajectory_f_ratio
 
 from ._provenance import VERSION as __version__
 
@@ -57,6 +66,17 @@ _LAZY = {
     "continual_sweep": "._sweep.baselines",
     "summarise_continual": "._sweep.baselines",
     "add_row_matching": "._store.row_store",
+    # recurrent-network analyses: optimistix (the fixed-point solver) loads on first use
+    "FixedPoints": "._rnn.fixed_points",
+    "find_fixed_points": "._rnn.fixed_points",
+    "sample_initial_states": "._rnn.fixed_points",
+    "Orbit": "._rnn.fixed_points",
+    "detect_limit_cycle": "._rnn.fixed_points",
+    "iterate_map": "._rnn.fixed_points",
+    "dominant_frequency": "._rnn.fixed_points",
+    "EigenvalueOutliers": "._rnn.fixed_points",
+    "eigenvalue_outliers": "._rnn.fixed_points",
+    "unstable_eigenvalue_count": "._rnn.fixed_points",
 }
 
 
@@ -197,4 +217,58 @@ __all__ = [
     "schedule_gradient",
     "ScheduleCost",
     "ScheduledScan",
+    # recurrent students (ntajax._rnn)
+    "Activation",
+    "GatedRNN",
+    "GatedRNNState",
+    "Identity",
+    "ReLU",
+    "Tanh",
+    "ContextDecision",
+    "DelayedGo",
+    "DelayedMemory",
+    "FlipFlop",
+    "Go",
+    "SineWave",
+    "Task",
+    "Trial",
+    "YangTask",
+    "GatedReadout",
+    "OrthogonalReadout",
+    "ParallelReadout",
+    "Readout",
+    "SharedReadout",
+    "BlockedTasks",
+    "InterleavedTasks",
+    "TaskCurriculum",
+    "RNNExperiment",
+    "RNNResponses",
+    "RNNRun",
+    "rnn_responses",
+    "train_rnn",
+    "rnn_grid",
+    "rnn_sweep",
+    "gate_separation",
+    "FixedPoints",
+    "find_fixed_points",
+    "sample_initial_states",
+    "Orbit",
+    "detect_limit_cycle",
+    "iterate_map",
+    "dominant_frequency",
+    "EigenvalueOutliers",
+    "eigenvalue_outliers",
+    "unstable_eigenvalue_count",
+    "cluster_task_profile",
+    "response_task_variance",
+    "task_variance_matrix",
+    "unit_representation",
+    "PCA",
+    "Classifier",
+    "LogisticClassifier",
+    "RidgeClassifier",
+    "decoding_accuracy",
+    "fit_pca",
+    "stack_by_task",
+    "trajectory_f_ratio",
 ]
