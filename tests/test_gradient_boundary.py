@@ -24,6 +24,7 @@ from ntajax._sweep.phase import (
     bisection_tolerance,
     boundary_by_interpolation,
     interpolated_start,
+    probe_sweep,
     refine_boundary,
     seed_mean_final_alignment,
 )
@@ -212,14 +213,12 @@ def test_seed_slopes_against_the_summary_reverse_mode_and_finite_differences():
     tau_w = float(sweep.base.get("student.tau_w"))
     np.testing.assert_allclose(tangents["student.tau_c"], -tau_w / probe**2, rtol=1e-8)
 
-    for row, (y, xv) in enumerate(zip(sweep.axis("block_over_tau_w").values, probe)):
-        point = dataclasses.replace(sweep, axes=(make_axis("block_over_tau_w", [y]), make_axis("tau_ratio", [xv])))
-        config = point.config.set(point.point_fields()[0])
-        value, grads = ntajax.outcome_gradient(config, AssignedFinalAlignment(), ("student.tau_c",),
-                                               jax.random.key(sweep.seed))
-        assert float(value) == pytest.approx(values[row].mean(), rel=1e-10)
-        reverse = float(grads["student.tau_c"]) * tangents["student.tau_c"][row]
-        assert reverse == pytest.approx(d[row].mean(), rel=1e-8)
+    fields = probe_sweep(sweep, "tau_ratio", probe).point_fields()  # the probes' leaves, as the sweep sets them
+    points = {p: np.array([f[p] for f in fields]) for p in ("curriculum.block_length", "student.tau_c")}
+    value, grads = ntajax.outcome_gradient(sweep.config, AssignedFinalAlignment(), ("student.tau_c",),
+                                           jax.random.key(sweep.seed), points=points)
+    np.testing.assert_allclose(np.asarray(value, float), values.mean(axis=1), rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(grads["student.tau_c"], float) * tangents["student.tau_c"], d.mean(axis=1), rtol=1e-8)
 
     h = 1e-5 * probe
     with jax.enable_x64(True):

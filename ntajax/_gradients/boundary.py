@@ -236,9 +236,10 @@ class GradientBoundary(NamedTuple):
 
     Attributes:
         boundary: (n_y,) the crossing x (NaN for rows without a bracket, or not converged).
-        interval: (n_y, 2) bootstrap interval over seeds (lower, upper) at ``level``; NaN where
-            the seed-mean slope at the final iterate is not positive (no gradient information,
-            e.g. a row finished by bisection on a flat map).
+        interval: (n_y, 2) bootstrap interval over seeds (lower, upper) at ``level``
+            (:func:`bootstrap_interval` at the last evaluated x, centred on ``boundary``); NaN
+            where the seed-mean slope there is not positive (no gradient information, e.g. a row
+            finished by bisection on a flat map).
         converged: (n_y,) whether the row met the tolerance within ``max_iterations``.
         bracket: (n_y, 2) the final bracket in x.
         iterations: rounds run (calls of ``evaluate``).
@@ -270,6 +271,7 @@ def locate_boundary(
     log_x: bool = False,
     tolerance: float | np.ndarray | None = None,
     max_iterations: int = GRADIENT_MAX_ITERATIONS,
+    bounds: tuple[float, float] | None = None,
     n_bootstrap: int = 1000,
     level: float = 0.95,
     seed: int = 0,
@@ -298,7 +300,8 @@ def locate_boundary(
         tolerance: in u, scalar or (n_y,); default bisection's own after ``REFINE_ITERATIONS``
             rounds from the same bracket (:func:`ntajax._sweep.phase.bisection_tolerance`).
         max_iterations: calls of ``evaluate`` at most.
-        n_bootstrap, level, seed: the bootstrap of :func:`bootstrap_interval` at the final iterate.
+        bounds, n_bootstrap, level, seed: the bootstrap of :func:`bootstrap_interval` at each
+            row's last evaluated x, centred on its result.
 
     Returns:
         a :class:`GradientBoundary`.
@@ -382,7 +385,7 @@ def locate_boundary(
         final_values = final_slopes = np.full((n_y, 0), np.nan)
     boundary = np.where(converged, to_x(result), np.nan)
     interval = bootstrap_interval(x_final, final_values, final_slopes, threshold=threshold, log_x=log_x,
-                                  n_bootstrap=n_bootstrap, level=level, seed=seed)
+                                  estimate=boundary, bounds=bounds, n_bootstrap=n_bootstrap, level=level, seed=seed)
     final_bracket = np.where(valid[:, None], np.stack([to_x(lo), to_x(hi)], axis=1), np.nan)
     return GradientBoundary(boundary, interval, converged, final_bracket, iterations, runs, newton, bisection,
                             x_final, final_values, final_slopes)
@@ -404,6 +407,8 @@ def bootstrap_interval(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     log_x: bool = False,
+    estimate: Float[np.ndarray, " n_y"] | None = None,
+    bounds: tuple[float, float] | None = None,
     n_bootstrap: int = 1000,
     level: float = 0.95,
     seed: int = 0,
@@ -411,17 +416,22 @@ def bootstrap_interval(
     """Bootstrap interval over seeds of each row's crossing, from per-seed values and slopes at x.
 
     Resample b draws n_seeds seeds with replacement (the same draws for every row); its crossing
-    is the Newton step of the resampled mean, u − (Ā_b − θ)/Ā'_b(u) with u = log x if ``log_x``
-    (a linearisation of the resampled mean around x: use the x the solver ended at, where the
-    full mean crosses θ). The interval is the (1 − level)/2 and (1 + level)/2 percentiles over
-    resamples whose mean slope is positive; NaN where fewer than 90 % of them are, or x is NaN.
-    Diverged seeds (NaN) are left out of each resample's means.
+    is the Newton step of the resampled mean, u_b = u − (Ā_b − θ)/Ā'_b(u), with u = log x if
+    ``log_x`` (a linearisation of the resampled mean around x: use the last x the solver
+    evaluated). The interval is the (1 − level)/2 and (1 + level)/2 percentiles of u_b over
+    resamples whose mean slope is positive — shifted by ``estimate`` − u_full where an
+    ``estimate`` is given (u_full the same step of the full sample: the bootstrap's spread
+    placed around the solver's answer, which differs from u_full only where the solver ended by
+    bisection) — and clipped to ``bounds``. NaN where fewer than 90 % of the resamples have a
+    positive slope, or x is NaN. Diverged seeds (NaN) are left out of each resample's means.
 
     Args:
         x: (n_y,) where the values and slopes were evaluated.
         values, slopes: (n_y, n_seeds) per-seed values and d/dx.
         threshold: θ.
         log_x: linearise in log x.
+        estimate: optional (n_y,) crossing x to centre the interval on.
+        bounds: optional (lowest, highest) x of the interval (e.g. the axis's range).
         n_bootstrap: resamples.
         level: coverage of the interval.
         seed: of the resampling (numpy's default generator).
@@ -432,7 +442,7 @@ def bootstrap_interval(
     x = np.asarray(x, float)
     values, slopes = np.asarray(values, float), np.asarray(slopes, float)
     n_y = x.shape[0]
-    if values.shape[-1] == 0:
+    if values.ndim != 2 or values.shape[-1] == 0:
         return np.full((n_y, 2), np.nan)
     if not 0 < level < 1:
         raise ValueError(f"level={level} must lie in (0, 1), e.g. 0.95.")
@@ -444,13 +454,21 @@ def bootstrap_interval(
         mean_value = _nanmean(values[:, draws])  # (n_y, n_bootstrap)
         mean_slope = _nanmean(slopes[:, draws]) * scale[:, None]
         crossing = u[:, None] - (mean_value - threshold) / mean_slope
+        shift = np.zeros(n_y)
+        if estimate is not None:
+            centre = u - (_nanmean(values) - threshold) / (_nanmean(slopes) * scale)
+            target = np.log(np.asarray(estimate, float)) if log_x else np.asarray(estimate, float)
+            shift = target - centre
     ok = np.isfinite(crossing) & (mean_slope > 0)
     alpha = 0.5 * (1 - level)
     out = np.full((n_y, 2), np.nan)
     for row in range(n_y):
-        if np.isfinite(u[row]) and ok[row].mean() >= 0.9:
-            out[row] = np.quantile(crossing[row, ok[row]], [alpha, 1 - alpha])
-    return np.exp(out) if log_x else out
+        if np.isfinite(u[row]) and np.isfinite(shift[row]) and ok[row].mean() >= 0.9:
+            out[row] = np.quantile(crossing[row, ok[row]], [alpha, 1 - alpha]) + shift[row]
+    out = np.exp(out) if log_x else out
+    if bounds is not None:
+        out = np.clip(out, min(bounds), max(bounds))
+    return out
 
 
 def gradient_boundary(
@@ -475,12 +493,13 @@ def gradient_boundary(
         start: (n_y,) first probes, e.g. that function's interpolated crossings.
         threshold: θ of the seed-mean final alignment.
         evaluate: replaces :class:`SeedSlopes` (``SeedSlopes(sweep, x_axis)`` by default).
-        **options: ``tolerance``, ``max_iterations``, ``n_bootstrap``, ``level``, ``seed`` of
-            :func:`locate_boundary`.
+        **options: ``tolerance``, ``max_iterations``, ``bounds`` (default: the x axis's range),
+            ``n_bootstrap``, ``level``, ``seed`` of :func:`locate_boundary`.
     """
     evaluate = SeedSlopes(sweep, x_axis) if evaluate is None else evaluate
-    log_x = _is_geometric(np.asarray(sweep.axis(x_axis).values, float))
-    return locate_boundary(evaluate, bracket, start=start, threshold=threshold, log_x=log_x, **options)
+    x_values = np.asarray(sweep.axis(x_axis).values, float)
+    options.setdefault("bounds", (float(x_values.min()), float(x_values.max())))
+    return locate_boundary(evaluate, bracket, start=start, threshold=threshold, log_x=_is_geometric(x_values), **options)
 
 
 __all__ = ["AssignedFinalAlignment", "GradientBoundary", "SeedSlopes", "bootstrap_interval", "gradient_boundary",
