@@ -34,6 +34,14 @@ from ._run import run_stacked
 from ._compile_cache import enable_compilation_cache
 from ._gradients.outcomes import CrossingTime, FinalAlignment, FinalLoss, MeanAlignment, MeanLoss, Outcome
 from ._gradients.gradient import outcome_gradient
+from ._gradients.boundary import (
+    AssignedFinalAlignment,
+    GradientBoundary,
+    SeedSlopes,
+    bootstrap_interval,
+    gradient_boundary,
+    locate_boundary,
+)
 from . import metrics
 
 from ._provenance import VERSION as __version__
@@ -185,4 +193,10 @@ __all__ = [
     "MeanLoss",
     "Outcome",
     "outcome_gradient",
+    "AssignedFinalAlignment",
+    "GradientBoundary",
+    "SeedSlopes",
+    "bootstrap_interval",
+    "gradient_boundary",
+    "locate_boundary",
 ]

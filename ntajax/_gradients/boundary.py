@@ -358,7 +358,7 @@ def locate_boundary(
         with np.errstate(all="ignore"):
             step = -f / g
             candidate = u + step
-        usable = np.isfinite(candidate) & (g > 0) & (candidate > lo) & (candidate < hi) & (
+        usable = np.isfinite(candidate) & (g > 0) & (candidate >= lo) & (candidate <= hi) & (
             np.abs(step) <= 0.5 * np.abs(previous_step))
         midpoint = 0.5 * (lo + hi)
         nxt = np.where(usable, candidate, midpoint)
