@@ -37,6 +37,14 @@ from ._gradients.gradient import outcome_gradient
 from ._gradients.schedule import PiecewiseLinear, ScheduledScan
 from ._gradients.protocol import (AssignedAlignment, ConstantSweep, ProtocolResult, ScheduleCost, constant_sweep,
                                   optimise_protocol, schedule_gradient)
+from ._gradients.boundary import (
+    AssignedFinalAlignment,
+    GradientBoundary,
+    SeedSlopes,
+    bootstrap_interval,
+    gradient_boundary,
+    locate_boundary,
+)
 from . import metrics
 from ._rnn.student import Activation, GatedRNN, GatedRNNState, Identity, ReLU, Tanh
 from ._rnn.tasks import ContextDecision, DelayedGo, DelayedMemory, FlipFlop, Go, SineWave, Task, Trial, YangTask
@@ -271,4 +279,10 @@ __all__ = [
     "fit_pca",
     "stack_by_task",
     "trajectory_f_ratio",
+    "AssignedFinalAlignment",
+    "GradientBoundary",
+    "SeedSlopes",
+    "bootstrap_interval",
+    "gradient_boundary",
+    "locate_boundary",
 ]

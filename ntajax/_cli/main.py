@@ -107,7 +107,11 @@ def _build_parser() -> argparse.ArgumentParser:
     phase.add_argument("--resolution", type=int, default=16, help="cells per axis (default 16)")
     phase.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
     phase.add_argument("--sampled", action="store_true", help="sampled minibatch dynamics (B = 200) instead of the expected flow")
-    phase.add_argument("--no-refine", action="store_true", help="skip the bisection refinement of the boundary")
+    phase.add_argument("--no-refine", action="store_true", help="skip the refinement of the boundary")
+    phase.add_argument("--boundary", choices=("gradient", "bisection"), default="gradient",
+                       help="how the boundary is refined: gradient (Newton steps on exact slopes, bisection where the "
+                            "map is flat or jumps, with a bootstrap interval over seeds drawn as a band; default) or "
+                            "bisection (6 rounds, no interval)")
     phase.add_argument("--explain", action="store_true",
                        help="do not run: print each panel's points, runs, compiled programs, chunks, memory, store size "
                             "and estimated time (from a short calibration run); nothing is written")
@@ -244,11 +248,12 @@ def command_phase_diagram(args) -> int:
     if args.explain:
         from .phase_diagram import explain_phase_diagram
 
-        print(explain_phase_diagram(panels, args.out, refine=not args.no_refine, scheduler=args.scheduler))
+        print(explain_phase_diagram(panels, args.out, refine=not args.no_refine, scheduler=args.scheduler,
+                                    boundary=args.boundary))
         return 0
     start = time.perf_counter()
     results = run_phase_diagram(panels, args.out, scheduler=args.scheduler, refine=not args.no_refine,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, boundary=args.boundary)
     _headless()
     fig = phase_figure(results)
     fig.savefig(os.path.join(args.out, "phase_diagram.png"), dpi=120)

@@ -2,7 +2,9 @@
 
 ``ntajax phase-diagram`` runs :func:`ntajax._presets.sweeps.phase_a` (τ_B/τ_w × τ_w/τ_c) and
 :func:`~ntajax._presets.sweeps.phase_b` (τ_B/τ_w × λ) into ``DIR/phase_diagram.zarr/{a,b}``,
-adds the interpolated and bisection-refined boundaries to each store, draws
+adds the interpolated and the refined boundary to each store — refined by gradient-located
+Newton steps with a bootstrap interval over seeds (:func:`ntajax.gradient_boundary`, the
+default) or by bisection (:func:`ntajax._sweep.phase.refine_boundary`) —, draws
 ``DIR/phase_diagram.png`` and returns the two datasets.
 """
 
@@ -15,24 +17,73 @@ import zarr
 
 from .._plotting import mean_sem
 from ..metrics._seeds import seed_statistics as statistics_over_seeds
-from .._sweep.phase import DEFAULT_THRESHOLD, boundary_by_interpolation, refine_boundary
+from .._gradients.boundary import GRADIENT_MAX_ITERATIONS, gradient_boundary
+from .._sweep.phase import (
+    DEFAULT_THRESHOLD,
+    REFINE_ITERATIONS,
+    boundary_by_interpolation,
+    interpolated_start,
+    refine_boundary,
+)
 from .._sweep.sweep import Sweep
 from .._sweep.execute import run_sweep
 from .._store.sweep_store import open_sweep
 
 
-def add_boundary(sweep: Sweep, path: str, x_axis: str, *, refine: bool = True, threshold: float = DEFAULT_THRESHOLD) -> xr.Dataset:
-    """Compute the regime boundary of a finished two-axis sweep and store it beside the results."""
+BOUNDARY_METHODS = ("gradient", "bisection")
+"""How ``ntajax phase-diagram --boundary`` refines the interpolated boundary: ``gradient`` (Newton
+steps on exact slopes, falling back to bisection, with a bootstrap interval over seeds; the
+default) or ``bisection`` (:func:`ntajax._sweep.phase.refine_boundary`, no interval)."""
+
+
+INTERVAL_DESCRIPTION = ("{} end of the 95 % bootstrap interval over seeds of the gradient-located boundary (seeds "
+                        "resampled, the crossing of each resample linearised at the last evaluated x; NaN for "
+                        "bisection, rows without a crossing, and rows whose slope there is not positive)")
+
+
+def _check_method(method: str) -> None:
+    if method not in BOUNDARY_METHODS:
+        raise ValueError(f"boundary method {method!r} is not one of {', '.join(BOUNDARY_METHODS)}.")
+
+
+def add_boundary(sweep: Sweep, path: str, x_axis: str, *, refine: bool = True, method: str = "gradient",
+                 threshold: float = DEFAULT_THRESHOLD) -> xr.Dataset:
+    """Compute the regime boundary of a finished two-axis sweep and store it beside the results.
+
+    Stores ``boundary`` (interpolated between grid cells), ``boundary_refined`` (by ``method``;
+    NaN without ``refine``; its attributes name the method and its simulated runs) and
+    ``boundary_lower``/``boundary_upper`` (the 95 % bootstrap interval over seeds of the gradient
+    method; NaN for bisection), all on ``boundary_row``. The sweep's results and fingerprint are
+    untouched, so the store still resumes; re-running overwrites these variables.
+    """
+    _check_method(method)
     ds = open_sweep(path)
     y_axis = next(a.name for a in sweep.axes if a.name != x_axis)
     mean = ds["final_alignment"].mean("seed").transpose(y_axis, x_axis).values
     x = ds[x_axis].values
     boundary, bracket = boundary_by_interpolation(mean, x, threshold)
-    refined = refine_boundary(sweep, x_axis, bracket, threshold=threshold) if refine else np.full_like(boundary, np.nan)
+    interval = np.full((len(boundary), 2), np.nan)
+    runs = 0
+    if not refine:
+        refined, how = np.full_like(boundary, np.nan), "none"
+    elif method == "gradient":
+        solution = gradient_boundary(sweep, x_axis, bracket, start=interpolated_start(mean, x, bracket, threshold),
+                                     threshold=threshold)
+        refined, interval, runs = solution.boundary, solution.interval, solution.runs
+        how = (f"gradient-located: safeguarded Newton steps on forward-mode slopes ({solution.iterations} rounds, "
+               f"{int(solution.newton_steps.sum())} Newton and {int(solution.bisection_steps.sum())} bisection steps)")
+    else:
+        refined = refine_boundary(sweep, x_axis, bracket, threshold=threshold)
+        runs = REFINE_ITERATIONS * len(boundary) * sweep.n_seeds
+        how = f"bisection on the traced parameter ({REFINE_ITERATIONS} rounds)"
     extra = xr.Dataset(
         {
             "boundary": (("boundary_row",), boundary, {"description": f"interpolated first crossing of mean A_tot = {threshold} along {x_axis}"}),
-            "boundary_refined": (("boundary_row",), refined, {"description": "the same, refined by bisection on the traced parameter"}),
+            "boundary_refined": (("boundary_row",), refined, {"description": f"the same, refined: {how}",
+                                                              "method": method if refine else "none",
+                                                              "simulated_runs": int(runs)}),
+            "boundary_lower": (("boundary_row",), interval[:, 0], {"description": INTERVAL_DESCRIPTION.format("lower")}),
+            "boundary_upper": (("boundary_row",), interval[:, 1], {"description": INTERVAL_DESCRIPTION.format("upper")}),
         },
         coords={"boundary_row": ds[y_axis].values},
     )
@@ -40,6 +91,12 @@ def add_boundary(sweep: Sweep, path: str, x_axis: str, *, refine: bool = True, t
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
         extra.to_zarr(path, mode="a", consolidated=True)
+        # appending over existing variables keeps their old attributes: set them (the method and
+        # its runs change with --boundary), then consolidate again
+        group = zarr.open_group(path, mode="a")
+        for name, variable in extra.data_vars.items():
+            group[name].attrs.update(variable.attrs)
+        zarr.consolidate_metadata(path)
     return open_sweep(path)
 
 
@@ -50,8 +107,11 @@ def run_phase_diagram(
     scheduler: str | None = None,
     refine: bool = True,
     progress: bool = True,
+    boundary: str = "gradient",
 ) -> dict[str, xr.Dataset]:
-    """Run every panel into ``out/phase_diagram.zarr/<panel>`` (resumable) and add its boundary."""
+    """Run every panel into ``out/phase_diagram.zarr/<panel>`` (resumable) and add its boundary,
+    refined by ``boundary`` (one of :data:`BOUNDARY_METHODS`)."""
+    _check_method(boundary)
     root = os.path.join(out, "phase_diagram.zarr")
     os.makedirs(out, exist_ok=True)
     zarr.open_group(root, mode="a")
@@ -60,7 +120,7 @@ def run_phase_diagram(
         x_axis = sweep.axes[1].name
         path = os.path.join(root, name)
         run_sweep(sweep, path, scheduler=scheduler, progress=progress)
-        results[name] = add_boundary(sweep, path, x_axis, refine=refine)
+        results[name] = add_boundary(sweep, path, x_axis, refine=refine, method=boundary)
     # the root group's metadata lists the panels: plain xarray.open_zarr(root, group=...) opens
     # without the consolidated-metadata warning
     with warnings.catch_warnings():  # zarr's notice that consolidation is not in the v3 spec yet
@@ -69,19 +129,27 @@ def run_phase_diagram(
     return results
 
 
-REFINE_ITERATIONS = 6
-"""Bisection rounds of the boundary refinement (:func:`ntajax._sweep.phase.refine_boundary`'s default)."""
+SLOPE_COST = 2.5
+"""Cost of a value-and-slope run (forward mode) in forward runs, for ``--explain``'s time estimate
+(measured 2–3× on the 2-core CPU, ``bench/bench_gradients.py``)."""
+
+GRADIENT_TYPICAL_ROUNDS = 3
+"""Rounds the gradient boundary typically takes where the map is smooth (``--explain``)."""
 
 
 def explain_phase_diagram(panels: dict[str, Sweep], out: str, *, refine: bool = True,
-                          scheduler: str | None = None) -> str:
+                          scheduler: str | None = None, boundary: str = "gradient") -> str:
     """What :func:`run_phase_diagram` would run, without running it or writing anything.
 
     Per panel: the sweep's :class:`~ntajax._sweep.plan.SweepPlan` (a resumed store counts only its
-    missing chunks; a store of another sweep is refused) and, with ``refine``, the bisection runs
-    (``REFINE_ITERATIONS`` rounds of one probe point per row × seeds, one more compiled program;
-    time estimated from the panel's calibration at the probe chunk's width). Then the totals.
+    missing chunks; a store of another sweep is refused) and, with ``refine``, the boundary's runs:
+    for ``bisection`` ``REFINE_ITERATIONS`` rounds of one probe point per row × seeds; for
+    ``gradient`` between ``GRADIENT_TYPICAL_ROUNDS`` (smooth maps) and
+    ``GRADIENT_MAX_ITERATIONS`` rounds (it stops when every row has converged), each run with its
+    slope costing about ``SLOPE_COST`` forward runs; one more compiled program either way, time
+    estimated from the panel's calibration. Then the totals (the gradient's at its upper bound).
     """
+    _check_method(boundary)
     root = os.path.join(out, "phase_diagram.zarr")
     lines, total_s, total_runs, total_programs = [], 0.0, 0, 0
     for name, sweep in panels.items():
@@ -93,14 +161,29 @@ def explain_phase_diagram(panels: dict[str, Sweep], out: str, *, refine: bool = 
         total_s += plan.estimated_s or 0.0
         if refine:
             rows = len(sweep.axes[0].values)
-            runs = REFINE_ITERATIONS * rows * sweep.n_seeds
-            time_s = None
-            if plan.run_step_s is not None:
-                time_s = plan.compile_s + plan.run_step_s * runs * plan.steps_per_run
-                total_s += time_s
-            when = "" if time_s is None else f", ≈ {time_s:.0f} s"
-            lines.append(f"  refinement    {REFINE_ITERATIONS} bisection rounds × {rows} rows × {sweep.n_seeds} seeds = "
-                         f"{runs:,} runs, 1 more compiled program{when}")
+            per_round = rows * sweep.n_seeds
+            cost = 1.0 if boundary == "bisection" else SLOPE_COST
+
+            def seconds(runs):
+                if plan.run_step_s is None:
+                    return None
+                return plan.compile_s * cost + plan.run_step_s * runs * plan.steps_per_run * cost
+
+            if boundary == "bisection":
+                runs = REFINE_ITERATIONS * per_round
+                time_s = seconds(runs)
+                when = "" if time_s is None else f", ≈ {time_s:.0f} s"
+                lines.append(f"  refinement    {REFINE_ITERATIONS} bisection rounds × {rows} rows × {sweep.n_seeds} seeds = "
+                             f"{runs:,} runs, 1 more compiled program{when}")
+            else:
+                low, runs = GRADIENT_TYPICAL_ROUNDS * per_round, GRADIENT_MAX_ITERATIONS * per_round
+                time_s = seconds(runs)
+                when = "" if time_s is None else f", ≈ {seconds(low):.0f}–{time_s:.0f} s"
+                lines.append(f"  refinement    gradient-located (Newton, bisection where the map is flat or jumps): "
+                             f"{GRADIENT_TYPICAL_ROUNDS}–{GRADIENT_MAX_ITERATIONS} rounds × {rows} rows × {sweep.n_seeds} "
+                             f"seeds = {low:,}–{runs:,} runs with their slopes (≈ {SLOPE_COST:g}× a run each), "
+                             f"1 more compiled program{when}")
+            total_s += time_s or 0.0
             total_runs += runs
             total_programs += 1
     lines.append(f"total: {total_runs:,} runs, at most {total_programs} compiled programs (panels of one structure "
@@ -128,7 +211,8 @@ def seed_statistics(ds: xr.Dataset) -> tuple[str, str, np.ndarray, np.ndarray, n
 
 def draw_panel(fig, ax, ds: xr.Dataset, values: np.ndarray, *, label: str, cmap: str, limits, boundary: bool = True):
     """A heatmap of ``values`` (n_y, n_x) on the sweep's axes (log-scaled where they span > 8×), with
-    the refined boundary (or the interpolated one) drawn on top and a colour bar."""
+    the refined boundary (or the interpolated one) drawn on top, its bootstrap interval over seeds
+    as a band where the store has one (``boundary_interval``), and a colour bar."""
     y_axis, x_axis = _dims(ds)
     mesh = ax.pcolormesh(ds[x_axis].values, ds[y_axis].values, values, cmap=cmap, vmin=limits[0], vmax=limits[1],
                          shading="nearest")
@@ -136,8 +220,13 @@ def draw_panel(fig, ax, ds: xr.Dataset, values: np.ndarray, *, label: str, cmap:
     if boundary:
         refined = ds["boundary_refined"].values
         line = refined if np.isfinite(refined).any() else ds["boundary"].values
-        ax.plot(line, ds["boundary_row"].values, color="tab:blue", lw=2, marker="o", ms=3,
+        rows = ds["boundary_row"].values
+        ax.plot(line, rows, color="tab:blue", lw=2, marker="o", ms=3,
                 label="flexible/forgetful boundary: mean A_tot = ¾ (ntajax's threshold)")
+        if "boundary_lower" in ds and np.isfinite(ds["boundary_lower"].values).any():
+            lower, upper = ds["boundary_lower"].values, ds["boundary_upper"].values
+            ax.fill_betweenx(rows, lower, upper, color="tab:blue", alpha=0.25, lw=0,
+                             label="95 % bootstrap interval over seeds")
     # cells averaged over fewer seeds than they ran (diverged seeds) are marked, never hidden
     incomplete = statistics_over_seeds(ds["final_alignment"].transpose(y_axis, x_axis, "seed").values).incomplete
     if incomplete.any():
@@ -192,5 +281,13 @@ def phase_summary(results: dict[str, xr.Dataset]) -> str:
                      f" diverged runs {diverged}{marked}")
         boundary = ds["boundary_refined"].values if np.isfinite(ds["boundary_refined"].values).any() else ds["boundary"].values
         pairs = ", ".join(f"{y:.3g}→{b:.3g}" for y, b in zip(ds["boundary_row"].values, boundary) if np.isfinite(b))
-        lines.append(f"  boundary ({y_axis} → {x_axis}): {pairs or 'none inside the grid'}")
+        method = ds["boundary_refined"].attrs.get("method", "bisection")
+        runs = ds["boundary_refined"].attrs.get("simulated_runs")
+        how = f" [{method}, {runs:,} simulated runs]" if method != "none" and runs else ""
+        lines.append(f"  boundary ({y_axis} → {x_axis}){how}: {pairs or 'none inside the grid'}")
+        if "boundary_lower" in ds and np.isfinite(ds["boundary_lower"].values).any():
+            bands = ", ".join(f"{y:.3g}→[{lo:.3g}, {hi:.3g}]" for y, lo, hi in
+                              zip(ds["boundary_row"].values, ds["boundary_lower"].values, ds["boundary_upper"].values)
+                              if np.isfinite(lo))
+            lines.append(f"  95 % bootstrap interval over seeds: {bands}")
     return "\n".join(lines)
