@@ -108,10 +108,10 @@ def _build_parser() -> argparse.ArgumentParser:
     phase.add_argument("--seeds", type=int, default=10, help="seeds per cell (default 10)")
     phase.add_argument("--sampled", action="store_true", help="sampled minibatch dynamics (B = 200) instead of the expected flow")
     phase.add_argument("--no-refine", action="store_true", help="skip the refinement of the boundary")
-    phase.add_argument("--boundary", choices=("gradient", "bisection"), default="gradient",
-                       help="how the boundary is refined: gradient (Newton steps on exact slopes, bisection where the "
-                            "map is flat or jumps, with a bootstrap interval over seeds drawn as a band; default) or "
-                            "bisection (6 rounds, no interval)")
+    phase.add_argument("--boundary", choices=("bisection", "gradient"), default="bisection",
+                       help="how the boundary is refined: bisection (6 rounds; default) or gradient (Newton steps on "
+                            "exact slopes, bisection where the map is flat or jumps); either way a bootstrap interval "
+                            "over seeds is drawn as a band")
     phase.add_argument("--explain", action="store_true",
                        help="do not run: print each panel's points, runs, compiled programs, chunks, memory, store size "
                             "and estimated time (from a short calibration run); nothing is written")

@@ -2,9 +2,10 @@
 
 ``ntajax phase-diagram`` runs :func:`ntajax._presets.sweeps.phase_a` (τ_B/τ_w × τ_w/τ_c) and
 :func:`~ntajax._presets.sweeps.phase_b` (τ_B/τ_w × λ) into ``DIR/phase_diagram.zarr/{a,b}``,
-adds the interpolated and the refined boundary to each store — refined by gradient-located
-Newton steps with a bootstrap interval over seeds (:func:`ntajax.gradient_boundary`, the
-default) or by bisection (:func:`ntajax._sweep.phase.refine_boundary`) —, draws
+adds the interpolated and the refined boundary to each store — refined by bisection
+(:func:`ntajax._sweep.phase.refine_boundary`, the default, with a bootstrap interval over seeds
+from the grid: :func:`~ntajax._sweep.phase.grid_bootstrap_interval`) or by gradient-located Newton
+steps with a bootstrap interval linearised on exact slopes (:func:`ntajax.gradient_boundary`) —, draws
 ``DIR/phase_diagram.png`` and returns the two datasets.
 """
 
@@ -22,6 +23,7 @@ from .._sweep.phase import (
     DEFAULT_THRESHOLD,
     REFINE_ITERATIONS,
     boundary_by_interpolation,
+    grid_bootstrap_interval,
     interpolated_start,
     refine_boundary,
 )
@@ -30,15 +32,17 @@ from .._sweep.execute import run_sweep
 from .._store.sweep_store import open_sweep
 
 
-BOUNDARY_METHODS = ("gradient", "bisection")
-"""How ``ntajax phase-diagram --boundary`` refines the interpolated boundary: ``gradient`` (Newton
-steps on exact slopes, falling back to bisection, with a bootstrap interval over seeds; the
-default) or ``bisection`` (:func:`ntajax._sweep.phase.refine_boundary`, no interval)."""
+BOUNDARY_METHODS = ("bisection", "gradient")
+"""How ``ntajax phase-diagram --boundary`` refines the interpolated boundary: ``bisection``
+(:func:`ntajax._sweep.phase.refine_boundary`; the default: on the Fig. 5 panels the seed mean jumps
+between levels, so slopes rarely help — BENCHMARKS.md, "Simulated runs needed by the gradient
+boundary vs bisection") or ``gradient`` (Newton steps on exact slopes, falling back to bisection)."""
 
 
-INTERVAL_DESCRIPTION = ("{} end of the 95 % bootstrap interval over seeds of the gradient-located boundary (seeds "
-                        "resampled, the crossing of each resample linearised at the last evaluated x; NaN for "
-                        "bisection, rows without a crossing, and rows whose slope there is not positive)")
+INTERVAL_DESCRIPTION = ("{} end of the 95 % bootstrap interval over seeds of the refined boundary (seeds resampled; "
+                        "bisection: each resample's interpolated grid crossing, centred on the refined boundary; "
+                        "gradient: each resample's crossing linearised at the last evaluated x; NaN for rows "
+                        "without a crossing in 90 % of the resamples or, for gradient, without a positive slope)")
 
 
 def _check_method(method: str) -> None:
@@ -46,14 +50,15 @@ def _check_method(method: str) -> None:
         raise ValueError(f"boundary method {method!r} is not one of {', '.join(BOUNDARY_METHODS)}.")
 
 
-def add_boundary(sweep: Sweep, path: str, x_axis: str, *, refine: bool = True, method: str = "gradient",
+def add_boundary(sweep: Sweep, path: str, x_axis: str, *, refine: bool = True, method: str = "bisection",
                  threshold: float = DEFAULT_THRESHOLD) -> xr.Dataset:
     """Compute the regime boundary of a finished two-axis sweep and store it beside the results.
 
     Stores ``boundary`` (interpolated between grid cells), ``boundary_refined`` (by ``method``;
     NaN without ``refine``; its attributes name the method and its simulated runs) and
-    ``boundary_lower``/``boundary_upper`` (the 95 % bootstrap interval over seeds of the gradient
-    method; NaN for bisection), all on ``boundary_row``. The sweep's results and fingerprint are
+    ``boundary_lower``/``boundary_upper`` (the 95 % bootstrap interval over seeds: from the grid
+    for bisection, linearised on the slopes for gradient; NaN without ``refine``), all on
+    ``boundary_row``. The sweep's results and fingerprint are
     untouched, so the store still resumes; re-running overwrites these variables.
     """
     _check_method(method)
@@ -76,6 +81,8 @@ def add_boundary(sweep: Sweep, path: str, x_axis: str, *, refine: bool = True, m
         refined = refine_boundary(sweep, x_axis, bracket, threshold=threshold)
         runs = REFINE_ITERATIONS * len(boundary) * sweep.n_seeds
         how = f"bisection on the traced parameter ({REFINE_ITERATIONS} rounds)"
+        per_seed = ds["final_alignment"].transpose(y_axis, x_axis, "seed").values
+        interval = grid_bootstrap_interval(per_seed, x, threshold=threshold, estimate=refined)
     extra = xr.Dataset(
         {
             "boundary": (("boundary_row",), boundary, {"description": f"interpolated first crossing of mean A_tot = {threshold} along {x_axis}"}),
@@ -107,7 +114,7 @@ def run_phase_diagram(
     scheduler: str | None = None,
     refine: bool = True,
     progress: bool = True,
-    boundary: str = "gradient",
+    boundary: str = "bisection",
 ) -> dict[str, xr.Dataset]:
     """Run every panel into ``out/phase_diagram.zarr/<panel>`` (resumable) and add its boundary,
     refined by ``boundary`` (one of :data:`BOUNDARY_METHODS`)."""
@@ -138,7 +145,7 @@ GRADIENT_TYPICAL_ROUNDS = 3
 
 
 def explain_phase_diagram(panels: dict[str, Sweep], out: str, *, refine: bool = True,
-                          scheduler: str | None = None, boundary: str = "gradient") -> str:
+                          scheduler: str | None = None, boundary: str = "bisection") -> str:
     """What :func:`run_phase_diagram` would run, without running it or writing anything.
 
     Per panel: the sweep's :class:`~ntajax._sweep.plan.SweepPlan` (a resumed store counts only its
